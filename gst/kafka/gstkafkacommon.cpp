@@ -1,0 +1,384 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "gstkafkacommon.h"
+
+#include <cstring>
+
+namespace gstkafka {
+
+static GQuark
+debug_category_quark (void)
+{
+  static GQuark q = g_quark_from_static_string ("gst-kafka-debug-category");
+  return q;
+}
+
+/* librdkafka calls this from its own threads; GStreamer logging is thread
+ * safe and the element outlives its rd_kafka_t. */
+static void
+log_cb (const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+  auto element = static_cast<GObject *> (rd_kafka_opaque (rk));
+  if (!element)
+    return;
+  auto cat = static_cast<GstDebugCategory *> (
+      g_object_get_qdata (element, debug_category_quark ()));
+  if (!cat)
+    return;
+
+  GstDebugLevel gst_level;
+  if (level <= 3)
+    gst_level = GST_LEVEL_ERROR;
+  else if (level == 4)
+    gst_level = GST_LEVEL_WARNING;
+  else if (level <= 6)
+    gst_level = GST_LEVEL_INFO;
+  else
+    gst_level = GST_LEVEL_DEBUG;
+  GST_CAT_LEVEL_LOG (cat, gst_level, element, "librdkafka %s: %s", fac, buf);
+}
+
+bool
+conf_key_is_secret (const char *key)
+{
+  static const char *secret_words[] = {"password", "secret", "key.pem",
+      "token", "sasl.jaas", "credentials"};
+  for (const char *w : secret_words) {
+    if (strstr (key, w))
+      return true;
+  }
+  /* ssl.key.location is a path, not a secret; its password is covered. */
+  return false;
+}
+
+GstStructure *
+conf_redact (const GstStructure *config)
+{
+  if (!config)
+    return nullptr;
+  GstStructure *copy = gst_structure_copy (config);
+  gst_structure_filter_and_map_in_place (
+      copy,
+      [] (GQuark field, GValue *value, gpointer) -> gboolean {
+        if (conf_key_is_secret (g_quark_to_string (field))) {
+          g_value_unset (value);
+          g_value_init (value, G_TYPE_STRING);
+          g_value_set_static_string (value, "****");
+        }
+        return TRUE;
+      },
+      nullptr);
+  return copy;
+}
+
+static bool
+conf_set (rd_kafka_conf_t *conf, const char *key, const char *value,
+    const char *origin, GError **error)
+{
+  char errstr[512];
+  if (rd_kafka_conf_set (conf, key, value, errstr, sizeof (errstr)) !=
+      RD_KAFKA_CONF_OK) {
+    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
+        "Invalid Kafka setting '%s' (%s): %s", key, origin, errstr);
+    return false;
+  }
+  return true;
+}
+
+static bool
+conf_load_file (rd_kafka_conf_t *conf, const gchar *path, GError **error)
+{
+  g_autofree gchar *contents = nullptr;
+  g_autoptr (GError) read_error = nullptr;
+  if (!g_file_get_contents (path, &contents, nullptr, &read_error)) {
+    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_OPEN_READ,
+        "Could not read Kafka config-file '%s': %s", path,
+        read_error->message);
+    return false;
+  }
+
+  g_auto (GStrv) lines = g_strsplit (contents, "\n", -1);
+  for (guint i = 0; lines[i]; i++) {
+    gchar *line = g_strstrip (lines[i]);
+    if (line[0] == '\0' || line[0] == '#' || line[0] == '!')
+      continue;
+    gchar *sep = strchr (line, '=');
+    if (!sep) {
+      g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
+          "Kafka config-file '%s' line %u is not 'key=value': '%s'", path,
+          i + 1, line);
+      return false;
+    }
+    *sep = '\0';
+    gchar *key = g_strstrip (line);
+    gchar *value = g_strstrip (sep + 1);
+    g_autofree gchar *origin = g_strdup_printf ("config-file %s line %u",
+        path, i + 1);
+    if (!conf_set (conf, key, value, origin, error))
+      return false;
+  }
+  return true;
+}
+
+struct ApplyData
+{
+  rd_kafka_conf_t *conf;
+  GError **error;
+};
+
+static gboolean
+conf_apply_field (GQuark field, const GValue *value, gpointer user_data)
+{
+  auto data = static_cast<ApplyData *> (user_data);
+  const char *key = g_quark_to_string (field);
+  g_autofree gchar *str = nullptr;
+
+  if (G_VALUE_HOLDS_STRING (value))
+    str = g_value_dup_string (value);
+  else if (G_VALUE_HOLDS_BOOLEAN (value))
+    str = g_strdup (g_value_get_boolean (value) ? "true" : "false");
+  else
+    str = gst_value_serialize (value);
+
+  if (!str) {
+    g_set_error (data->error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
+        "Invalid Kafka setting '%s' (config): value of type %s cannot be "
+        "converted to a string",
+        key, G_VALUE_TYPE_NAME (value));
+    return FALSE;
+  }
+  return conf_set (data->conf, key, str, "config", data->error);
+}
+
+Conf
+conf_new (GstElement *element, GstDebugCategory *cat,
+    const ConfDefault *defaults, gsize n_defaults, const gchar *brokers,
+    const gchar *config_file, const GstStructure *config, GError **error)
+{
+  Conf conf (rd_kafka_conf_new ());
+  g_autofree gchar *name = gst_element_get_name (element);
+
+  g_object_set_qdata (G_OBJECT (element), debug_category_quark (), cat);
+  rd_kafka_conf_set_opaque (conf.get (), element);
+  rd_kafka_conf_set_log_cb (conf.get (), log_cb);
+
+  if (!conf_set (conf.get (), "client.id", name, "default", error))
+    return nullptr;
+  for (gsize i = 0; i < n_defaults; i++) {
+    if (!conf_set (conf.get (), defaults[i].key, defaults[i].value,
+            "default", error))
+      return nullptr;
+  }
+  if (brokers && *brokers &&
+      !conf_set (conf.get (), "bootstrap.servers", brokers, "brokers", error))
+    return nullptr;
+  if (config_file && *config_file &&
+      !conf_load_file (conf.get (), config_file, error))
+    return nullptr;
+  if (config) {
+    ApplyData data = {conf.get (), error};
+    if (!gst_structure_foreach (config, conf_apply_field, &data))
+      return nullptr;
+  }
+  return conf;
+}
+
+/* --- Header codec -------------------------------------------------------- */
+
+void
+put_be64 (guint8 *out, guint64 v)
+{
+  for (int i = 7; i >= 0; i--) {
+    out[i] = v & 0xff;
+    v >>= 8;
+  }
+}
+
+guint64
+get_be64 (const guint8 *in)
+{
+  guint64 v = 0;
+  for (int i = 0; i < 8; i++)
+    v = (v << 8) | in[i];
+  return v;
+}
+
+static void
+add_u64 (rd_kafka_headers_t *hdrs, const char *name, guint64 v)
+{
+  guint8 buf[8];
+  put_be64 (buf, v);
+  rd_kafka_header_add (hdrs, name, -1, buf, sizeof (buf));
+}
+
+void
+headers_write (rd_kafka_headers_t *hdrs, const FrameInfo &info)
+{
+  if (info.caps)
+    rd_kafka_header_add (hdrs, GST_KAFKA_HEADER_CAPS, -1, info.caps,
+        info.caps_len ? info.caps_len : strlen (info.caps));
+  if (GST_CLOCK_TIME_IS_VALID (info.pts))
+    add_u64 (hdrs, GST_KAFKA_HEADER_PTS, info.pts);
+  if (GST_CLOCK_TIME_IS_VALID (info.dts))
+    add_u64 (hdrs, GST_KAFKA_HEADER_DTS, info.dts);
+  if (GST_CLOCK_TIME_IS_VALID (info.duration))
+    add_u64 (hdrs, GST_KAFKA_HEADER_DURATION, info.duration);
+  if (info.has_flags) {
+    guint8 buf[4] = {guint8 (info.flags >> 24), guint8 (info.flags >> 16),
+        guint8 (info.flags >> 8), guint8 (info.flags)};
+    rd_kafka_header_add (hdrs, GST_KAFKA_HEADER_FLAGS, -1, buf, sizeof (buf));
+  }
+  if (info.has_session)
+    add_u64 (hdrs, GST_KAFKA_HEADER_SESSION, info.session);
+  if (info.has_seq)
+    add_u64 (hdrs, GST_KAFKA_HEADER_SEQ, info.seq);
+  if (info.eos)
+    rd_kafka_header_add (hdrs, GST_KAFKA_HEADER_EOS, -1, "", 0);
+}
+
+static bool
+parse_u64 (const char *name, const void *value, size_t size, guint64 &out,
+    bool &seen, std::string &problem)
+{
+  if (seen) {
+    problem = std::string ("header ") + name + " appears more than once";
+    return false;
+  }
+  if (!value || size != 8) {
+    problem = std::string ("header ") + name + " has " +
+        std::to_string (value ? size : 0) + " bytes, expected 8";
+    return false;
+  }
+  out = get_be64 (static_cast<const guint8 *> (value));
+  seen = true;
+  return true;
+}
+
+bool
+header_parse (FrameInfo &info, const char *name, const void *value,
+    size_t size, std::string &problem)
+{
+  if (!name || strncmp (name, "gst.", 4) != 0)
+    return true;
+  info.has_gst_headers = true;
+
+  bool seen;
+  guint64 v;
+  if (strcmp (name, GST_KAFKA_HEADER_CAPS) == 0) {
+    if (info.caps) {
+      problem = "header " GST_KAFKA_HEADER_CAPS " appears more than once";
+      return false;
+    }
+    if (!value || size == 0 ||
+        !g_utf8_validate (static_cast<const char *> (value), size, nullptr)) {
+      problem = "header " GST_KAFKA_HEADER_CAPS " is empty or not UTF-8";
+      return false;
+    }
+    info.caps = static_cast<const char *> (value);
+    info.caps_len = size;
+    return true;
+  }
+
+  struct Field
+  {
+    const char *name;
+    GstClockTime *ts;
+  } times[] = {{GST_KAFKA_HEADER_PTS, &info.pts},
+      {GST_KAFKA_HEADER_DTS, &info.dts},
+      {GST_KAFKA_HEADER_DURATION, &info.duration}};
+  for (auto &f : times) {
+    if (strcmp (name, f.name) != 0)
+      continue;
+    seen = GST_CLOCK_TIME_IS_VALID (*f.ts);
+    if (!parse_u64 (name, value, size, v, seen, problem))
+      return false;
+    *f.ts = v;
+    return true;
+  }
+
+  if (strcmp (name, GST_KAFKA_HEADER_FLAGS) == 0) {
+    if (info.has_flags) {
+      problem = "header " GST_KAFKA_HEADER_FLAGS " appears more than once";
+      return false;
+    }
+    if (!value || size != 4) {
+      problem = "header " GST_KAFKA_HEADER_FLAGS " has " +
+          std::to_string (value ? size : 0) + " bytes, expected 4";
+      return false;
+    }
+    auto b = static_cast<const guint8 *> (value);
+    info.flags = (guint32 (b[0]) << 24) | (guint32 (b[1]) << 16) |
+        (guint32 (b[2]) << 8) | b[3];
+    info.flags &= GST_KAFKA_BUFFER_FLAGS_MASK;
+    info.has_flags = true;
+    return true;
+  }
+  if (strcmp (name, GST_KAFKA_HEADER_SESSION) == 0)
+    return parse_u64 (name, value, size, info.session, info.has_session,
+        problem);
+  if (strcmp (name, GST_KAFKA_HEADER_SEQ) == 0)
+    return parse_u64 (name, value, size, info.seq, info.has_seq, problem);
+  if (strcmp (name, GST_KAFKA_HEADER_EOS) == 0) {
+    info.eos = true;
+    return true;
+  }
+  /* An unknown gst.* header: a newer producer; ignore it. */
+  return true;
+}
+
+bool
+headers_read (const rd_kafka_message_t *msg, FrameInfo &info,
+    std::string &problems)
+{
+  rd_kafka_headers_t *hdrs = nullptr;
+  if (rd_kafka_message_headers (msg, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    return true;
+
+  bool ok = true;
+  const char *name;
+  const void *value;
+  size_t size;
+  for (size_t i = 0;
+       rd_kafka_header_get_all (hdrs, i, &name, &value, &size) ==
+       RD_KAFKA_RESP_ERR_NO_ERROR;
+       i++) {
+    std::string problem;
+    if (!header_parse (info, name, value, size, problem)) {
+      if (!problems.empty ())
+        problems += "; ";
+      problems += problem;
+      ok = false;
+    }
+  }
+  return ok;
+}
+
+GstCaps *
+frame_info_parse_caps (const FrameInfo &info, std::string &problem)
+{
+  if (!info.caps)
+    return nullptr;
+  g_autofree gchar *str = g_strndup (info.caps, info.caps_len);
+  GstCaps *caps = gst_caps_from_string (str);
+  if (!caps) {
+    problem = std::string ("caps '") + str + "' do not parse";
+    return nullptr;
+  }
+  if (!gst_caps_is_fixed (caps)) {
+    problem = std::string ("caps '") + str + "' are not fixed";
+    gst_caps_unref (caps);
+    return nullptr;
+  }
+  return caps;
+}
+
+std::string
+err_text (rd_kafka_resp_err_t err)
+{
+  return std::string (rd_kafka_err2name (err)) + ": " + rd_kafka_err2str (err);
+}
+
+} // namespace gstkafka

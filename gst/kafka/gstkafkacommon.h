@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Code shared by kafkasink and kafkasrc: librdkafka configuration, RAII
+ * handles, and the codec of the Kafka headers that carry a GstBuffer's
+ * metadata (see docs/message-format.md). C++ only. */
+
+#pragma once
+
+#include <gst/gst.h>
+#include <librdkafka/rdkafka.h>
+
+#include <memory>
+#include <string>
+
+G_BEGIN_DECLS
+
+/* Header names; the wire format is described in docs/message-format.md. */
+#define GST_KAFKA_HEADER_CAPS "gst.caps"
+#define GST_KAFKA_HEADER_PTS "gst.pts"
+#define GST_KAFKA_HEADER_DTS "gst.dts"
+#define GST_KAFKA_HEADER_DURATION "gst.duration"
+#define GST_KAFKA_HEADER_FLAGS "gst.flags"
+#define GST_KAFKA_HEADER_SESSION "gst.session"
+#define GST_KAFKA_HEADER_SEQ "gst.seq"
+#define GST_KAFKA_HEADER_EOS "gst.eos"
+
+/* The buffer flags that travel in GST_KAFKA_HEADER_FLAGS. */
+#define GST_KAFKA_BUFFER_FLAGS_MASK                                            \
+  (GST_BUFFER_FLAG_DISCONT | GST_BUFFER_FLAG_DELTA_UNIT |                      \
+      GST_BUFFER_FLAG_HEADER | GST_BUFFER_FLAG_GAP |                           \
+      GST_BUFFER_FLAG_DROPPABLE | GST_BUFFER_FLAG_MARKER |                     \
+      GST_BUFFER_FLAG_RESYNC | GST_BUFFER_FLAG_CORRUPTED)
+
+/* Default bootstrap servers of both elements. */
+#define GST_KAFKA_DEFAULT_BROKERS "localhost:9092"
+
+/* Largest message the elements accept by default: a 10 MiB frame plus its
+ * headers, with room to spare. */
+#define GST_KAFKA_DEFAULT_MESSAGE_MAX_BYTES (16 * 1024 * 1024)
+
+G_END_DECLS
+
+namespace gstkafka {
+
+struct HandleDeleter
+{
+  void operator() (rd_kafka_t *rk) const { rd_kafka_destroy (rk); }
+};
+struct ConfDeleter
+{
+  void operator() (rd_kafka_conf_t *c) const { rd_kafka_conf_destroy (c); }
+};
+struct TopicPartitionListDeleter
+{
+  void operator() (rd_kafka_topic_partition_list_t *l) const
+  {
+    rd_kafka_topic_partition_list_destroy (l);
+  }
+};
+struct MessageDeleter
+{
+  void operator() (rd_kafka_message_t *m) const { rd_kafka_message_destroy (m); }
+};
+struct HeadersDeleter
+{
+  void operator() (rd_kafka_headers_t *h) const { rd_kafka_headers_destroy (h); }
+};
+struct ErrorDeleter
+{
+  void operator() (rd_kafka_error_t *e) const { rd_kafka_error_destroy (e); }
+};
+struct QueueDeleter
+{
+  void operator() (rd_kafka_queue_t *q) const { rd_kafka_queue_destroy (q); }
+};
+struct EventDeleter
+{
+  void operator() (rd_kafka_event_t *e) const { rd_kafka_event_destroy (e); }
+};
+
+using Handle = std::unique_ptr<rd_kafka_t, HandleDeleter>;
+using Conf = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
+using TopicPartitionList =
+    std::unique_ptr<rd_kafka_topic_partition_list_t, TopicPartitionListDeleter>;
+using Message = std::unique_ptr<rd_kafka_message_t, MessageDeleter>;
+using Headers = std::unique_ptr<rd_kafka_headers_t, HeadersDeleter>;
+using Error = std::unique_ptr<rd_kafka_error_t, ErrorDeleter>;
+using Queue = std::unique_ptr<rd_kafka_queue_t, QueueDeleter>;
+using Event = std::unique_ptr<rd_kafka_event_t, EventDeleter>;
+
+/* One librdkafka property to set before the user's own settings. */
+struct ConfDefault
+{
+  const char *key;
+  const char *value;
+};
+
+/* Builds a librdkafka configuration in this order, each step overriding the
+ * ones before: @defaults, bootstrap.servers = @brokers, the properties file
+ * @config_file (Java/librdkafka style "key=value" lines, '#' comments, like
+ * kcat -F), then the fields of @config (a GstStructure whose name is
+ * ignored). client.id defaults to the element's name. librdkafka's log is
+ * forwarded into @cat with @element as the object, and @element becomes the
+ * configuration's opaque.
+ *
+ * On failure returns nullptr and sets @error (GST_RESOURCE_ERROR_SETTINGS)
+ * with a message naming the offending key and librdkafka's explanation. */
+Conf conf_new (GstElement *element, GstDebugCategory *cat,
+    const ConfDefault *defaults, gsize n_defaults, const gchar *brokers,
+    const gchar *config_file, const GstStructure *config, GError **error);
+
+/* Whether @key is a setting whose value must never be logged. */
+bool conf_key_is_secret (const char *key);
+
+/* A GstStructure with every secret value replaced by "****", for logging
+ * and for property getters. Returns a new structure or nullptr. */
+GstStructure *conf_redact (const GstStructure *config);
+
+/* --- Message headers ----------------------------------------------------- */
+
+/* What kafkasink writes into a message's headers about its buffer. */
+struct FrameInfo
+{
+  /* Caps string, nullptr when the message carries none. */
+  const char *caps = nullptr;
+  size_t caps_len = 0;
+  GstClockTime pts = GST_CLOCK_TIME_NONE;
+  GstClockTime dts = GST_CLOCK_TIME_NONE;
+  GstClockTime duration = GST_CLOCK_TIME_NONE;
+  guint32 flags = 0;
+  bool has_flags = false;
+  guint64 session = 0;
+  bool has_session = false;
+  guint64 seq = 0;
+  bool has_seq = false;
+  bool eos = false;
+  /* Whether any gst.* header was present. */
+  bool has_gst_headers = false;
+};
+
+/* Appends @info's headers to @hdrs (caps only when info->caps is set). */
+void headers_write (rd_kafka_headers_t *hdrs, const FrameInfo &info);
+
+/* Decodes one header into @info. Headers that are not gst.* are ignored.
+ * Returns false and fills @problem (for a warning naming the header) when a
+ * gst.* header is malformed: wrong size, not valid UTF-8 caps, a repeated
+ * header; @info keeps whatever was decoded before. Pure function of its
+ * inputs: this is what the fuzzer drives. */
+bool header_parse (FrameInfo &info, const char *name, const void *value,
+    size_t size, std::string &problem);
+
+/* Decodes every header of @msg. Returns false when at least one was
+ * malformed; @problems then lists them, separated by "; ". */
+bool headers_read (const rd_kafka_message_t *msg, FrameInfo &info,
+    std::string &problems);
+
+/* Parses @info's caps. Returns nullptr and fills @problem when the string
+ * does not parse or does not describe fixed caps. */
+GstCaps *frame_info_parse_caps (const FrameInfo &info, std::string &problem);
+
+/* Big-endian helpers of the wire format. */
+void put_be64 (guint8 *out, guint64 v);
+guint64 get_be64 (const guint8 *in);
+
+/* Error text of librdkafka for logging: "NAME: description". */
+std::string err_text (rd_kafka_resp_err_t err);
+
+} // namespace gstkafka

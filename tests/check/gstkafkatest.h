@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Helpers for tests that talk to the real broker started by
+ * tests/kafka/kafka-local (its address comes in $KAFKA_BROKERS). */
+
+#pragma once
+
+#include <gst/gst.h>
+#include <librdkafka/rdkafka.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+namespace kafkatest {
+
+/* Exit code that tells meson a test was skipped. */
+constexpr int SKIP = 77;
+
+/* The broker's bootstrap servers; skips the test when none is given. */
+inline const char *
+brokers ()
+{
+  const char *b = g_getenv ("KAFKA_BROKERS");
+  if (!b || !*b) {
+    g_printerr ("KAFKA_BROKERS is not set: run the tests through "
+                "tests/run (or tests/kafka/kafka-local run -- meson test)\n");
+    exit (SKIP);
+  }
+  return b;
+}
+
+/* A topic name no other test (or earlier run) uses. */
+inline std::string
+unique_topic (const char *prefix)
+{
+  static int counter = 0;
+  return std::string (prefix) + "-" + std::to_string (g_get_real_time ()) +
+      "-" + std::to_string (getpid ()) + "-" + std::to_string (++counter);
+}
+
+/* Creates @topic and waits until the broker reports it. */
+inline bool
+create_topic (const std::string &topic, int partitions = 1, int rf = 1,
+    const char *bootstrap = nullptr)
+{
+  char errstr[512];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new ();
+  rd_kafka_conf_set (conf, "bootstrap.servers",
+      bootstrap ? bootstrap : brokers (), errstr, sizeof (errstr));
+  rd_kafka_t *rk = rd_kafka_new (RD_KAFKA_PRODUCER, conf, errstr,
+      sizeof (errstr));
+  if (!rk) {
+    g_printerr ("rd_kafka_new: %s\n", errstr);
+    return false;
+  }
+  rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new (topic.c_str (), partitions,
+      rf, errstr, sizeof (errstr));
+  rd_kafka_queue_t *q = rd_kafka_queue_new (rk);
+  rd_kafka_CreateTopics (rk, &nt, 1, nullptr, q);
+  rd_kafka_event_t *ev = rd_kafka_queue_poll (q, 30000);
+  bool ok = false;
+  if (ev) {
+    size_t n;
+    const rd_kafka_topic_result_t **res = rd_kafka_CreateTopics_result_topics (
+        rd_kafka_event_CreateTopics_result (ev), &n);
+    ok = n == 1 && (rd_kafka_topic_result_error (res[0]) ==
+                           RD_KAFKA_RESP_ERR_NO_ERROR ||
+                       rd_kafka_topic_result_error (res[0]) ==
+                           RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS);
+    if (!ok)
+      g_printerr ("CreateTopics %s: %s\n", topic.c_str (),
+          n ? rd_kafka_topic_result_error_string (res[0]) : "no result");
+    rd_kafka_event_destroy (ev);
+  }
+  /* Wait until metadata shows every partition with a leader. */
+  for (int i = 0; ok && i < 100; i++) {
+    const rd_kafka_metadata_t *md = nullptr;
+    rd_kafka_topic_t *t = rd_kafka_topic_new (rk, topic.c_str (), nullptr);
+    if (rd_kafka_metadata (rk, 0, t, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      bool ready = md->topic_cnt == 1 && md->topics[0].err == 0 &&
+          md->topics[0].partition_cnt == partitions;
+      for (int p = 0; ready && p < md->topics[0].partition_cnt; p++)
+        ready = md->topics[0].partitions[p].leader >= 0;
+      rd_kafka_metadata_destroy (md);
+      rd_kafka_topic_destroy (t);
+      if (ready)
+        break;
+    } else {
+      rd_kafka_topic_destroy (t);
+    }
+    g_usleep (100 * 1000);
+  }
+  rd_kafka_NewTopic_destroy (nt);
+  rd_kafka_queue_destroy (q);
+  rd_kafka_destroy (rk);
+  return ok;
+}
+
+/* Runs @argv (a NULL-terminated list), returns its exit status; its stdout
+ * goes to @out when given. */
+inline int
+run (const std::vector<const char *> &argv, std::string *out = nullptr,
+    std::string *err = nullptr)
+{
+  std::vector<gchar *> args;
+  for (auto a : argv)
+    args.push_back (const_cast<gchar *> (a));
+  args.push_back (nullptr);
+  gchar *sout = nullptr, *serr = nullptr;
+  gint status = -1;
+  GError *error = nullptr;
+  gsize out_len = 0;
+  if (!g_spawn_sync (nullptr, args.data (), nullptr, G_SPAWN_SEARCH_PATH,
+          nullptr, nullptr, &sout, &serr, &status, &error)) {
+    g_printerr ("%s: %s\n", argv[0], error->message);
+    g_error_free (error);
+    return -1;
+  }
+  (void) out_len;
+  if (out)
+    *out = sout ? sout : "";
+  if (err)
+    *err = serr ? serr : "";
+  g_free (sout);
+  g_free (serr);
+  return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+} // namespace kafkatest
