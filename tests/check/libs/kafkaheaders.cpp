@@ -1,0 +1,298 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The header codec shared by kafkasink and kafkasrc: what one writes the
+ * other must read back, and malformed headers from other clients must be
+ * reported, never trusted. */
+
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <gst/check/gstcheck.h>
+
+#include "gstkafkacommon.h"
+
+#include <cstring>
+#include <glib/gstdio.h>
+
+using gstkafka::FrameInfo;
+
+static FrameInfo
+round_trip (const FrameInfo &in, bool *ok, std::string *problems)
+{
+  rd_kafka_headers_t *hdrs = rd_kafka_headers_new (8);
+  gstkafka::headers_write (hdrs, in);
+
+  /* Decode from a copy, as a consumer would see the message. */
+  static rd_kafka_headers_t *keep = nullptr;
+  if (keep)
+    rd_kafka_headers_destroy (keep);
+  keep = rd_kafka_headers_copy (hdrs);
+  rd_kafka_headers_destroy (hdrs);
+
+  FrameInfo out;
+  const char *name;
+  const void *value;
+  size_t size;
+  *ok = true;
+  for (size_t i = 0; rd_kafka_header_get_all (keep, i, &name, &value, &size) ==
+       RD_KAFKA_RESP_ERR_NO_ERROR;
+       i++) {
+    std::string p;
+    if (!gstkafka::header_parse (out, name, value, size, p)) {
+      *ok = false;
+      *problems += p;
+    }
+  }
+  return out;
+}
+
+GST_START_TEST (test_round_trip)
+{
+  FrameInfo in;
+  const char *caps = "video/x-raw, format=(string)I420, width=(int)640, "
+                     "height=(int)360, framerate=(fraction)30/1";
+  in.caps = caps;
+  in.pts = 3 * GST_SECOND + 1;
+  in.dts = 2 * GST_SECOND;
+  in.duration = GST_SECOND / 30;
+  in.flags = GST_BUFFER_FLAG_DELTA_UNIT | GST_BUFFER_FLAG_DISCONT;
+  in.has_flags = true;
+  in.session = G_GUINT64_CONSTANT (0x0123456789abcdef);
+  in.has_session = true;
+  in.seq = G_MAXUINT64 - 1;
+  in.has_seq = true;
+
+  bool ok;
+  std::string problems;
+  FrameInfo out = round_trip (in, &ok, &problems);
+  fail_unless (ok, "%s", problems.c_str ());
+  fail_unless (out.has_gst_headers);
+  fail_unless_equals_int (out.caps_len, strlen (caps));
+  fail_unless (strncmp (out.caps, caps, out.caps_len) == 0);
+  fail_unless_equals_uint64 (out.pts, in.pts);
+  fail_unless_equals_uint64 (out.dts, in.dts);
+  fail_unless_equals_uint64 (out.duration, in.duration);
+  fail_unless_equals_int (out.flags, in.flags);
+  fail_unless_equals_uint64 (out.session, in.session);
+  fail_unless_equals_uint64 (out.seq, in.seq);
+  fail_if (out.eos);
+
+  std::string p;
+  GstCaps *c = gstkafka::frame_info_parse_caps (out, p);
+  fail_unless (c != nullptr, "%s", p.c_str ());
+  GstCaps *expected = gst_caps_from_string (caps);
+  fail_unless (gst_caps_is_equal (c, expected));
+  gst_caps_unref (c);
+  gst_caps_unref (expected);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_absent_fields)
+{
+  FrameInfo in;
+  in.eos = true;
+  bool ok;
+  std::string problems;
+  FrameInfo out = round_trip (in, &ok, &problems);
+  fail_unless (ok);
+  fail_unless (out.eos);
+  fail_unless (out.caps == nullptr);
+  fail_if (GST_CLOCK_TIME_IS_VALID (out.pts));
+  fail_if (GST_CLOCK_TIME_IS_VALID (out.dts));
+  fail_if (GST_CLOCK_TIME_IS_VALID (out.duration));
+  fail_if (out.has_flags || out.has_session || out.has_seq);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_wire_format)
+{
+  /* Other clients (kcat, Python) read these bytes: keep them stable. */
+  guint8 buf[8];
+  gstkafka::put_be64 (buf, G_GUINT64_CONSTANT (0x0102030405060708));
+  const guint8 expected[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+  fail_unless (memcmp (buf, expected, 8) == 0);
+  fail_unless_equals_uint64 (gstkafka::get_be64 (buf),
+      G_GUINT64_CONSTANT (0x0102030405060708));
+
+  FrameInfo info;
+  std::string p;
+  const guint8 flags[4] = {0, 0, 0x20, 0x40};
+  fail_unless (gstkafka::header_parse (info, GST_KAFKA_HEADER_FLAGS, flags, 4,
+      p));
+  fail_unless_equals_int (info.flags,
+      GST_BUFFER_FLAG_DELTA_UNIT | GST_BUFFER_FLAG_DISCONT);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_malformed)
+{
+  const guint8 seven[7] = {0};
+  const guint8 eight[8] = {0, 0, 0, 0, 0, 0, 0, 42};
+  std::string p;
+
+  {
+    FrameInfo info;
+    fail_if (gstkafka::header_parse (info, GST_KAFKA_HEADER_PTS, seven, 7, p));
+    fail_unless (p.find ("gst.pts") != std::string::npos, "%s", p.c_str ());
+    fail_unless (p.find ("expected 8") != std::string::npos, "%s", p.c_str ());
+    fail_if (GST_CLOCK_TIME_IS_VALID (info.pts));
+  }
+  {
+    FrameInfo info;
+    p.clear ();
+    fail_unless (gstkafka::header_parse (info, GST_KAFKA_HEADER_SEQ, eight, 8,
+        p));
+    fail_if (gstkafka::header_parse (info, GST_KAFKA_HEADER_SEQ, eight, 8, p));
+    fail_unless (p.find ("more than once") != std::string::npos);
+    fail_unless_equals_uint64 (info.seq, 42);
+  }
+  {
+    FrameInfo info;
+    p.clear ();
+    fail_if (gstkafka::header_parse (info, GST_KAFKA_HEADER_CAPS, nullptr, 0,
+        p));
+    const char bad_utf8[] = "video/x-raw\xff\xfe";
+    fail_if (gstkafka::header_parse (info, GST_KAFKA_HEADER_CAPS, bad_utf8,
+        sizeof (bad_utf8) - 1, p));
+  }
+  {
+    FrameInfo info;
+    p.clear ();
+    const char garbage[] = "this is not caps {{{";
+    fail_unless (gstkafka::header_parse (info, GST_KAFKA_HEADER_CAPS, garbage,
+        strlen (garbage), p));
+    fail_unless (gstkafka::frame_info_parse_caps (info, p) == nullptr);
+    fail_unless (p.find ("do not parse") != std::string::npos, "%s",
+        p.c_str ());
+  }
+  {
+    FrameInfo info;
+    p.clear ();
+    const char unfixed[] = "video/x-raw, width=(int)[ 1, 100 ]";
+    fail_unless (gstkafka::header_parse (info, GST_KAFKA_HEADER_CAPS, unfixed,
+        strlen (unfixed), p));
+    fail_unless (gstkafka::frame_info_parse_caps (info, p) == nullptr);
+    fail_unless (p.find ("not fixed") != std::string::npos);
+  }
+  {
+    /* Headers of other applications are none of our business. */
+    FrameInfo info;
+    p.clear ();
+    fail_unless (gstkafka::header_parse (info, "traceparent", "00-abc", 6, p));
+    fail_unless (gstkafka::header_parse (info, "gst", seven, 7, p));
+    fail_if (info.has_gst_headers);
+    /* A gst.* header from a newer version is ignored, not an error. */
+    fail_unless (gstkafka::header_parse (info, "gst.future", seven, 7, p));
+  }
+}
+GST_END_TEST;
+
+GST_START_TEST (test_config)
+{
+  GstElement *e = gst_element_factory_make ("fakesink", "my-sink");
+  GError *error = nullptr;
+  GstDebugCategory *cat = _gst_debug_category_new ("kafkatest", 0, "test");
+
+  GstStructure *s = gst_structure_from_string (
+      "kafka, linger.ms=5, enable.idempotence=true, "
+      "sasl.password=hunter2",
+      nullptr);
+  gstkafka::Conf conf = gstkafka::conf_new (e, cat, nullptr, 0,
+      "127.0.0.1:1", nullptr, s, &error);
+  fail_unless (conf != nullptr, "%s", error ? error->message : "");
+  char value[256];
+  size_t len = sizeof (value);
+  rd_kafka_conf_get (conf.get (), "linger.ms", value, &len);
+  fail_unless_equals_string (value, "5");
+  len = sizeof (value);
+  rd_kafka_conf_get (conf.get (), "client.id", value, &len);
+  fail_unless_equals_string (value, "my-sink");
+  len = sizeof (value);
+  rd_kafka_conf_get (conf.get (), "bootstrap.servers", value, &len);
+  fail_unless_equals_string (value, "127.0.0.1:1");
+
+  GstStructure *redacted = gstkafka::conf_redact (s);
+  gchar *str = gst_structure_to_string (redacted);
+  fail_if (strstr (str, "hunter2") != nullptr, "%s", str);
+  fail_unless (strstr (str, "linger.ms") != nullptr);
+  g_free (str);
+  gst_structure_free (redacted);
+  gst_structure_free (s);
+
+  /* An unknown key fails, naming it. */
+  s = gst_structure_from_string ("kafka, linger.mss=5", nullptr);
+  conf = gstkafka::conf_new (e, cat, nullptr, 0, nullptr, nullptr, s, &error);
+  fail_unless (conf == nullptr);
+  fail_unless (g_error_matches (error, GST_RESOURCE_ERROR,
+      GST_RESOURCE_ERROR_SETTINGS));
+  fail_unless (strstr (error->message, "linger.mss") != nullptr, "%s",
+      error->message);
+  g_clear_error (&error);
+  gst_structure_free (s);
+
+  /* A bad value fails, naming the key. */
+  s = gst_structure_from_string ("kafka, acks=sometimes", nullptr);
+  conf = gstkafka::conf_new (e, cat, nullptr, 0, nullptr, nullptr, s, &error);
+  fail_unless (conf == nullptr);
+  fail_unless (strstr (error->message, "acks") != nullptr, "%s",
+      error->message);
+  g_clear_error (&error);
+  gst_structure_free (s);
+
+  /* A properties file, like kcat -F; the structure wins over the file. */
+  gchar *path = nullptr;
+  gint fd = g_file_open_tmp ("kafkaconf-XXXXXX", &path, nullptr);
+  const char *file = "# comment\n\nlinger.ms = 7\nbatch.num.messages=100\n";
+  fail_unless (write (fd, file, strlen (file)) == (ssize_t) strlen (file));
+  close (fd);
+  s = gst_structure_from_string ("kafka, batch.num.messages=200", nullptr);
+  conf = gstkafka::conf_new (e, cat, nullptr, 0, nullptr, path, s, &error);
+  fail_unless (conf != nullptr, "%s", error ? error->message : "");
+  len = sizeof (value);
+  rd_kafka_conf_get (conf.get (), "linger.ms", value, &len);
+  fail_unless_equals_string (value, "7");
+  len = sizeof (value);
+  rd_kafka_conf_get (conf.get (), "batch.num.messages", value, &len);
+  fail_unless_equals_string (value, "200");
+  gst_structure_free (s);
+
+  /* A bad line names the file and the line. */
+  fail_unless (g_file_set_contents (path, "linger.ms=1\nnonsense\n", -1,
+      nullptr));
+  conf = gstkafka::conf_new (e, cat, nullptr, 0, nullptr, path, nullptr,
+      &error);
+  fail_unless (conf == nullptr);
+  fail_unless (strstr (error->message, "line 2") != nullptr, "%s",
+      error->message);
+  g_clear_error (&error);
+
+  /* A missing file is a read error naming the path. */
+  conf = gstkafka::conf_new (e, cat, nullptr, 0, nullptr,
+      "/nonexistent/kafka.properties", nullptr, &error);
+  fail_unless (conf == nullptr);
+  fail_unless (g_error_matches (error, GST_RESOURCE_ERROR,
+      GST_RESOURCE_ERROR_OPEN_READ));
+  g_clear_error (&error);
+
+  g_unlink (path);
+  g_free (path);
+  gst_object_unref (e);
+}
+GST_END_TEST;
+
+static Suite *
+kafkaheaders_suite (void)
+{
+  Suite *s = suite_create ("kafkaheaders");
+  TCase *tc = tcase_create ("general");
+
+  suite_add_tcase (s, tc);
+  tcase_add_test (tc, test_round_trip);
+  tcase_add_test (tc, test_absent_fields);
+  tcase_add_test (tc, test_wire_format);
+  tcase_add_test (tc, test_malformed);
+  tcase_add_test (tc, test_config);
+  return s;
+}
+
+GST_CHECK_MAIN (kafkaheaders);
