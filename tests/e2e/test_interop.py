@@ -1,0 +1,107 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""gst-kafka with Kafka clients nobody here wrote: kcat and the tutorial's
+own Python producer and Flask consumer (kafka-python, OpenCV)."""
+
+import os
+import subprocess
+import tempfile
+import unittest
+
+from e2elib import (E2ETest, Frames, Launch, MultipartClient, brokers, free_port,
+                    kcat_messages, produce_frames, run, unique, viewer)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TUTORIAL = os.path.join(HERE, "tutorial")
+N = 30
+
+
+def make_video(path, frames=15):
+    """A small MPEG-4 file OpenCV and decodebin both read."""
+    run(["gst-launch-1.0", "-q", "videotestsrc", "num-buffers=%d" % frames, "pattern=smpte",
+         "horizontal-speed=3", "!", "video/x-raw,width=160,height=120,framerate=30/1", "!",
+         "videoconvert", "!", "avenc_mpeg4", "!", "mp4mux", "!", "filesink",
+         "location=" + path])
+
+
+class Interop(E2ETest):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.frames = Frames(N)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.frames.cleanup()
+
+    def test_kcat_reads_our_topic(self):
+        topic = unique("kcat")
+        produce_frames(topic, self.frames)
+        out = kcat_messages(topic, N, fmt="%S %h\n").decode()
+        lines = out.strip().splitlines()
+        self.assertEqual(len(lines), N)
+        for i, line in enumerate(lines):
+            size, _, headers = line.partition(" ")
+            self.assertEqual(int(size), len(self.frames.data[i]))
+            self.assertIn("gst.caps=image/png", headers)
+            self.assertIn("gst.pts=", headers)
+        # Payloads are the frames themselves, byte for byte.
+        self.assertEqual(kcat_messages(topic, 1), self.frames.data[0])
+
+    def test_tutorial_consumer_shows_our_frames(self):
+        topic = unique("tut-consumer")
+        port = free_port()
+        env = dict(os.environ, TUTORIAL_TOPIC=topic, TUTORIAL_GROUP=unique("view"),
+                   TUTORIAL_PORT=str(port))
+        flask = subprocess.Popen(["/usr/bin/python3", os.path.join(TUTORIAL, "consumer.py")],
+                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.addCleanup(lambda: (flask.kill(), flask.wait()))
+        # The tutorial's consumer starts at the latest offset once its page is
+        # opened: open it, then produce while it watches.
+        c = MultipartClient(port)
+        self.assertEqual(c.status, 200)
+        producer = self.launch(*self.frames.source(fps=10), "!", "identity", "sync=true", "!",
+                               "kafkasink", "brokers=" + brokers(), "topic=" + topic,
+                               name="producer")
+        got = []
+        for _ in range(10):
+            headers, body, _t = c.part()
+            self.assertEqual(headers.get("content-type"), "image/png")
+            idx = self.frames.which(body)
+            self.assertIsNotNone(idx, "the tutorial's consumer served a frame we did not "
+                                      "produce")
+            got.append(idx)
+        c.close()
+        producer.wait()
+        self.assertEqual(got, sorted(got))
+        self.assertEqual(len(set(got)), len(got))
+
+    def test_our_viewer_shows_tutorial_producer_frames(self):
+        topic = unique("tut-producer")
+        with tempfile.TemporaryDirectory() as d:
+            video = os.path.join(d, "video.mp4")
+            make_video(video, 15)
+            env = dict(os.environ, TUTORIAL_TOPIC=topic, TUTORIAL_SLEEP="0.01")
+            r = subprocess.run(["/usr/bin/python3", os.path.join(TUTORIAL, "producer.py"),
+                                video], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=120)
+            self.assertEqual(r.returncode, 0, r.stdout.decode(errors="replace"))
+        # What the tutorial wrote: bare PNG bytes, no headers.
+        raw = kcat_messages(topic, 15, fmt="%s\x00\x01\x02")
+        written = raw.split(b"\x00\x01\x02")[:-1]
+        self.assertEqual(len(written), 15)
+        self.assertTrue(all(w.startswith(b"\x89PNG") for w in written))
+
+        port = free_port()
+        v = viewer(topic, unique("view"), port)
+        self.addCleanup(v.kill)
+        c = MultipartClient(port)
+        for i in range(15):
+            headers, body, _t = c.part()
+            self.assertEqual(headers.get("content-type"), "image/png",
+                             "typefinding did not recognise the tutorial's PNG frames")
+            self.assertEqual(body, written[i], "frame %d differs" % i)
+        c.close()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,62 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""The embedding examples run: the C++ application and the Python script
+each produce frames and serve them back from Kafka over HTTP."""
+
+import os
+import signal
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
+from e2elib import E2ETest, MultipartClient, brokers, free_port, unique  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BUILD = os.environ.get("GST_KAFKA_BUILD_ROOT", os.path.join(HERE, "..", "..", "build"))
+
+
+class Examples(E2ETest):
+    def read_pngs(self, port, n):
+        c = MultipartClient(port)
+        for _ in range(n):
+            headers, body, _t = c.part()
+            self.assertEqual(headers.get("content-type"), "image/png")
+            self.assertTrue(body.startswith(b"\x89PNG"))
+        return c
+
+    def test_cpp_application(self):
+        port = free_port()
+        app = subprocess.Popen([os.path.join(BUILD, "tests", "examples", "kafka-pipelines"),
+                                brokers(), unique("example-cpp"), "20", str(port)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.addCleanup(lambda: app.poll() is None and app.kill())
+        c = self.read_pngs(port, 20)
+        out, _ = app.communicate(timeout=120)
+        c.close()
+        self.assertEqual(app.returncode, 0, out.decode(errors="replace"))
+        self.assertIn(b"producer: end of stream", out)
+        self.assertIn(b"viewer: end of stream", out)
+
+    def test_python_script(self):
+        topic = unique("example-py")
+        demo = [sys.executable, os.path.join(HERE, "kafka-demo.py"), "--brokers", brokers(),
+                "--topic", topic, "--group", unique("view")]
+        r = subprocess.run(demo + ["--producer-only", "--num-frames", "15"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout.decode(errors="replace"))
+        self.assertIn(b"producer: end of stream", r.stdout)
+
+        port = free_port()
+        viewer = subprocess.Popen(demo + ["--viewer-only", "--port", str(port)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.addCleanup(lambda: viewer.poll() is None and viewer.kill())
+        c = self.read_pngs(port, 15)
+        c.close()
+        viewer.send_signal(signal.SIGINT)
+        out, _ = viewer.communicate(timeout=60)
+        self.assertEqual(viewer.returncode, 0, out.decode(errors="replace"))
+        self.assertIn(b"Open http://127.0.0.1:%d/" % port, out)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
