@@ -1,28 +1,2186 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/**
+ * SECTION:element-kafkasrc
+ * @title: kafkasrc
+ *
+ * Consumes an Apache Kafka topic with librdkafka and pushes one buffer per
+ * message. Messages written by kafkasink come back with their caps,
+ * timestamps and flags (see docs/message-format.md); messages of other
+ * clients (kcat, Python producers) get the #GstKafkaSrc:caps property or,
+ * when it is unset, the caps GStreamer's typefinders recognise in the first
+ * payload.
+ *
+ * The payload is not copied: each output buffer wraps librdkafka's message,
+ * which is released when the buffer is freed. The buffer's offset is the
+ * message's Kafka offset.
+ *
+ * With a #GstKafkaSrc:group-id the element joins that consumer group: the
+ * group's members share the partitions, and offsets are committed, at least
+ * once: an offset is stored only after its buffer was pushed downstream, and
+ * committed every `auto.commit.interval.ms`, when partitions are taken away,
+ * at EOS and when the element stops. A restarted viewer resumes after the last
+ * pushed message. Without a group-id the element reads every partition
+ * (or #GstKafkaSrc:partition) on its own and commits nothing.
+ *
+ * Timestamps: buffers are re-timed so that running time starts at the
+ * running time of the first buffer (live, the default) or at 0, and then
+ * follows the producer's timestamps; a downstream sink with `sync=true` plays
+ * at the original rate, also when joining in the middle of a topic. A new
+ * producer session, a gap in the sequence numbers, or (live) a buffer that
+ * arrives more than a second late re-anchors the timestamps and marks the
+ * buffer DISCONT. Messages without gst.* headers are timed by their Kafka
+ * timestamps.
+ *
+ * A TIME seek jumps to the first message whose Kafka timestamp is at least
+ * the timestamp of the first message kafkasrc delivered plus the seek
+ * position (Kafka's offsetsForTimes).
+ *
+ * An unreachable broker or a missing topic is a warning on the bus, and
+ * kafkasrc keeps trying (a viewer started before the producer shows the
+ * stream once it appears); #GstKafkaSrc:timeout turns that into an error.
+ * State changes never wait for the broker: unlock() interrupts a poll at once.
+ *
+ * Defaults, each overridable through #GstKafkaSrc:config or
+ * #GstKafkaSrc:config-file: `enable.auto.offset.store=false`,
+ * `auto.offset.reset=earliest`, `enable.partition.eof=true`, `client.id` set
+ * to the element's name, and, without a group-id, a private `group.id` with
+ * `enable.auto.commit=false`.
+ *
+ * ## Example launch lines
+ * |[
+ * gst-launch-1.0 kafkasrc brokers=localhost:9092 topic=my-topic group-id=view !
+ * \ multipartmux boundary=frame ! souphttpserversink port=5000
+ * ]| Serves the topic's PNG frames to web browsers; the group `view` keeps
+ * the position across restarts.
+ * |[
+ * gst-launch-1.0 kafkasrc topic=my-topic ! decodebin ! videoconvert ! \
+ *     autovideosink
+ * ]| Plays a topic from its beginning at the original rate.
+ * |[
+ * gst-launch-1.0 kafkasrc topic=my-topic is-live=false start-from=earliest \
+ *     stop-at=end ! decodebin ! videoconvert ! pngenc ! \
+ *     multifilesink location=frame-%05d.png
+ * ]| Saves every frame of a topic as fast as possible, then stops.
+ *
+ * Since: 0.1
+ */
+
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
 
 #include "gstkafkasrc.h"
+#include "gstkafkacommon.h"
 #include "gstkafkaelements.h"
+
+#include <gst/base/gsttypefindhelper.h>
+
+#include <atomic>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+
+GST_DEBUG_CATEGORY_STATIC(gst_kafka_src_debug);
+#define GST_CAT_DEFAULT gst_kafka_src_debug
+
+#define DEFAULT_TOPIC nullptr
+#define DEFAULT_GROUP_ID nullptr
+#define DEFAULT_PARTITION -1
+#define DEFAULT_START_FROM GST_KAFKA_SRC_START_FROM_COMMITTED
+#define DEFAULT_START_OFFSET 0
+#define DEFAULT_START_TIME 0
+#define DEFAULT_STOP_AT GST_KAFKA_SRC_STOP_AT_NEVER
+#define DEFAULT_STOP_TIME 0
+#define DEFAULT_IS_LIVE TRUE
+#define DEFAULT_HANDLE_EOS_MARKER TRUE
+#define DEFAULT_MALFORMED_POLICY GST_KAFKA_SRC_MALFORMED_DELIVER
+#define DEFAULT_TIMEOUT 0
+#define DEFAULT_LATENCY 200
+#define DEFAULT_STATS_INTERVAL 0
+
+/* Longest single poll: deadlines (timeout, stop-time) are checked this
+ * often. unlock() wakes a poll at once, whatever its timeout. */
+#define POLL_SLICE_MS 1000
+/* First timeout of a metadata request while looking for the topic; doubled
+ * on timeouts, up to METADATA_SLICE_MAX_MS, for far-away brokers. Each is
+ * the longest unlock() may wait while the element looks for the topic. */
+#define METADATA_SLICE_MS 250
+#define METADATA_SLICE_MAX_MS 2000
+/* Pause between two lookups of a topic that does not exist yet. */
+#define RETRY_INTERVAL_MS 500
+/* Bound on offset lookups (ListOffsets) and seeks. */
+#define LIST_OFFSETS_TIMEOUT_MS 5000
+/* Bound on the final commit and on leaving the group in stop(). */
+#define CLOSE_TIMEOUT_MS 5000
+/* A live buffer this late re-anchors the timestamps. */
+#define LATE_RESYNC GST_SECOND
+/* How often the consumer lag is recomputed. */
+#define LAG_INTERVAL_US (250 * G_TIME_SPAN_MILLISECOND)
+
+enum
+{
+  PROP_0,
+  PROP_BROKERS,
+  PROP_TOPIC,
+  PROP_GROUP_ID,
+  PROP_PARTITION,
+  PROP_CONFIG,
+  PROP_CONFIG_FILE,
+  PROP_START_FROM,
+  PROP_START_OFFSET,
+  PROP_START_TIME,
+  PROP_STOP_AT,
+  PROP_STOP_TIME,
+  PROP_CAPS,
+  PROP_IS_LIVE,
+  PROP_HANDLE_EOS_MARKER,
+  PROP_MALFORMED_POLICY,
+  PROP_TIMEOUT,
+  PROP_LATENCY,
+  PROP_STATS_INTERVAL,
+  PROP_MESSAGES,
+  PROP_BYTES,
+  PROP_CONSUMER_LAG,
+  PROP_STATS,
+};
+
+/* Properties, guarded by GST_OBJECT_LOCK; start() takes a copy. */
+struct Settings
+{
+  gchar *brokers = g_strdup(GST_KAFKA_DEFAULT_BROKERS);
+  gchar *topic = nullptr;
+  gchar *group_id = nullptr;
+  gint partition = DEFAULT_PARTITION;
+  GstStructure *config = nullptr;
+  gchar *config_file = nullptr;
+  GstKafkaSrcStartFrom start_from = DEFAULT_START_FROM;
+  gint64 start_offset = DEFAULT_START_OFFSET;
+  gint64 start_time = DEFAULT_START_TIME;
+  GstKafkaSrcStopAt stop_at = DEFAULT_STOP_AT;
+  gint64 stop_time = DEFAULT_STOP_TIME;
+  GstCaps *caps = nullptr;
+  gboolean handle_eos_marker = DEFAULT_HANDLE_EOS_MARKER;
+  GstKafkaSrcMalformedPolicy malformed_policy = DEFAULT_MALFORMED_POLICY;
+  guint timeout = DEFAULT_TIMEOUT;
+  guint latency = DEFAULT_LATENCY;
+  guint stats_interval = DEFAULT_STATS_INTERVAL;
+
+  Settings() = default;
+  Settings(const Settings &) = delete;
+  Settings &operator=(const Settings &) = delete;
+  ~Settings()
+  {
+    g_free(brokers);
+    g_free(topic);
+    g_free(group_id);
+    g_free(config_file);
+    if (config)
+      gst_structure_free(config);
+    gst_clear_caps(&caps);
+  }
+};
+
+/* What start() keeps of the settings for the running session. */
+struct Run
+{
+  std::string brokers;
+  std::string topic;
+  gint partition = DEFAULT_PARTITION;
+  GstKafkaSrcStartFrom start_from = DEFAULT_START_FROM;
+  gint64 start_offset = DEFAULT_START_OFFSET;
+  gint64 start_time = DEFAULT_START_TIME;
+  GstKafkaSrcStopAt stop_at = DEFAULT_STOP_AT;
+  gint64 stop_time = DEFAULT_STOP_TIME;
+  bool handle_eos_marker = DEFAULT_HANDLE_EOS_MARKER;
+  GstKafkaSrcMalformedPolicy malformed_policy = DEFAULT_MALFORMED_POLICY;
+  guint timeout = DEFAULT_TIMEOUT;
+  bool live = DEFAULT_IS_LIVE;
+  /* Group that commits (the user's), or a private one that does not. */
+  bool commits = false;
+  /* Partitions come from the group (subscribe) or from us (assign). */
+  bool subscribe = false;
+};
+
+/* What the streaming thread knows of one assigned partition. */
+struct PartitionState
+{
+  /* stop-at=end: offset after the last message to deliver, -1 unknown. */
+  gint64 end = -1;
+  /* Offset after the last message delivered, -1 before the first. */
+  gint64 next = -1;
+  /* Reached its stop-at limit. */
+  bool done = false;
+  /* Nothing more to read right now. */
+  bool at_eof = false;
+};
+
+enum class Trouble
+{
+  BROKER,
+  TOPIC,
+};
+
+struct GstKafkaSrcPrivate
+{
+  Settings settings;
+
+  /* Guards rk and the queues against unlock() and stop(). */
+  std::mutex lock;
+  gstkafka::Handle rk;
+  gstkafka::Queue consumer_queue;
+  gstkafka::Queue commit_queue;
+  std::atomic<bool> flushing{false};
+
+  /* Statistics behind the read-only properties. */
+  std::atomic<guint64> messages{0};
+  std::atomic<guint64> bytes{0};
+  std::atomic<gint64> lag{-1};
+
+  /* Streaming state: the streaming thread, start(), stop() and do_seek()
+   * (which GstBaseSrc never runs at the same time) touch it. librdkafka's
+   * callbacks run inside our polls, so on one of these threads too. */
+  Run run;
+  rd_kafka_topic_t *rkt = nullptr;
+  bool assigned = false;
+  gint metadata_slice = METADATA_SLICE_MS;
+  gint64 next_attempt = 0;
+  std::map<gint32, PartitionState> parts;
+  /* Partitions assigned at least once since start(): start-from applies to
+   * the first assignment only, later ones resume from the group's commits. */
+  std::set<gint32> seen;
+  gstkafka::TopicPartitionList store_list;
+  /* The last buffer returned by create(): stored once create() runs again,
+   * which proves GstBaseSrc pushed it. */
+  bool pending = false;
+  gint32 pending_partition = 0;
+  gint64 pending_offset = 0;
+  /* Offsets were stored since the last commit. */
+  bool uncommitted = false;
+  bool eos = false;
+  std::string fatal;
+
+  /* Timestamps: out = anchor_out + (in - anchor_in). */
+  bool need_anchor = true;
+  bool seeked = false;
+  GstClockTime seek_pos = 0;
+  GstClockTime anchor_in = 0;
+  GstClockTime anchor_out = 0;
+  GstClockTime last_end = GST_CLOCK_TIME_NONE;
+  /* Kafka timestamp (ms) of the first message delivered: position 0. */
+  gint64 base_ts = -1;
+  bool have_session = false;
+  guint64 session = 0;
+  guint64 seq = 0;
+  bool discont = false;
+
+  /* Caps pushed last, and the header string they came from. */
+  GstCaps *caps = nullptr;
+  std::string caps_str;
+  std::set<std::string> warned;
+
+  /* Broker or topic trouble since (monotonic µs), 0 when none. */
+  gint64 trouble_since = 0;
+  Trouble trouble = Trouble::BROKER;
+  std::string trouble_text;
+  std::set<std::string> trouble_warned;
+  gint64 lag_updated = 0;
+};
 
 struct _GstKafkaSrc
 {
   GstPushSrc parent;
+  GstKafkaSrcPrivate *priv;
 };
 
-G_DEFINE_TYPE (GstKafkaSrc, gst_kafka_src, GST_TYPE_PUSH_SRC);
-GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (kafkasrc, "kafkasrc", GST_RANK_NONE,
-    GST_TYPE_KAFKA_SRC, kafka_element_init (plugin));
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
+    "src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
 
-static void
-gst_kafka_src_class_init (GstKafkaSrcClass *klass)
+#define gst_kafka_src_parent_class parent_class
+G_DEFINE_TYPE(GstKafkaSrc, gst_kafka_src, GST_TYPE_PUSH_SRC);
+GST_ELEMENT_REGISTER_DEFINE_WITH_CODE(kafkasrc, "kafkasrc", GST_RANK_NONE,
+    GST_TYPE_KAFKA_SRC, kafka_element_init(plugin));
+
+GType
+gst_kafka_src_start_from_get_type(void)
 {
-  gst_element_class_set_static_metadata (GST_ELEMENT_CLASS (klass),
-      "Kafka src (not yet implemented)", "Generic", "TODO", "gst-kafka");
+  static gsize type = 0;
+  static const GEnumValue values[] = {
+      {GST_KAFKA_SRC_START_FROM_COMMITTED,
+          "The group's committed offset (earliest when it has none)",
+          "committed"},
+      {GST_KAFKA_SRC_START_FROM_EARLIEST, "The earliest message", "earliest"},
+      {GST_KAFKA_SRC_START_FROM_LATEST, "Only new messages", "latest"},
+      {GST_KAFKA_SRC_START_FROM_OFFSET, "The offset in start-offset", "offset"},
+      {GST_KAFKA_SRC_START_FROM_TIMESTAMP,
+          "The first message at or after start-time", "timestamp"},
+      {0, nullptr, nullptr},
+  };
+  if (g_once_init_enter(&type)) {
+    GType t = g_enum_register_static("GstKafkaSrcStartFrom", values);
+    g_once_init_leave(&type, t);
+  }
+  return type;
+}
+
+GType
+gst_kafka_src_stop_at_get_type(void)
+{
+  static gsize type = 0;
+  static const GEnumValue values[] = {
+      {GST_KAFKA_SRC_STOP_AT_NEVER, "Never: wait for new messages (live)",
+          "never"},
+      {GST_KAFKA_SRC_STOP_AT_END,
+          "EOS at the end the partitions had when assigned", "end"},
+      {GST_KAFKA_SRC_STOP_AT_TIMESTAMP,
+          "EOS at the first message at or after stop-time", "timestamp"},
+      {0, nullptr, nullptr},
+  };
+  if (g_once_init_enter(&type)) {
+    GType t = g_enum_register_static("GstKafkaSrcStopAt", values);
+    g_once_init_leave(&type, t);
+  }
+  return type;
+}
+
+GType
+gst_kafka_src_malformed_policy_get_type(void)
+{
+  static gsize type = 0;
+  static const GEnumValue values[] = {
+      {GST_KAFKA_SRC_MALFORMED_DELIVER,
+          "Deliver the payload with the fallback caps", "deliver"},
+      {GST_KAFKA_SRC_MALFORMED_SKIP, "Drop the message", "skip"},
+      {0, nullptr, nullptr},
+  };
+  if (g_once_init_enter(&type)) {
+    GType t = g_enum_register_static("GstKafkaSrcMalformedPolicy", values);
+    g_once_init_leave(&type, t);
+  }
+  return type;
+}
+
+/* --- Properties ---------------------------------------------------------- */
+
+static GstStructure *
+stats_structure(GstKafkaSrc *self)
+{
+  GstKafkaSrcPrivate *priv = self->priv;
+  return gst_structure_new("GstKafkaSrcStats", "messages", G_TYPE_UINT64,
+      priv->messages.load(), "bytes", G_TYPE_UINT64, priv->bytes.load(),
+      "consumer-lag", G_TYPE_INT64, priv->lag.load(), nullptr);
 }
 
 static void
-gst_kafka_src_init (GstKafkaSrc *)
+gst_kafka_src_set_property(
+    GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec)
 {
+  GstKafkaSrc *self = GST_KAFKA_SRC(object);
+  Settings &s = self->priv->settings;
+
+  if (prop_id == PROP_IS_LIVE) {
+    gst_base_src_set_live(GST_BASE_SRC(self), g_value_get_boolean(value));
+    return;
+  }
+
+  GST_OBJECT_LOCK(self);
+  switch (prop_id) {
+  case PROP_BROKERS:
+    g_free(s.brokers);
+    s.brokers = g_value_dup_string(value);
+    break;
+  case PROP_TOPIC:
+    g_free(s.topic);
+    s.topic = g_value_dup_string(value);
+    break;
+  case PROP_GROUP_ID:
+    g_free(s.group_id);
+    s.group_id = g_value_dup_string(value);
+    break;
+  case PROP_PARTITION:
+    s.partition = g_value_get_int(value);
+    break;
+  case PROP_CONFIG:
+    if (s.config)
+      gst_structure_free(s.config);
+    s.config = static_cast<GstStructure *>(g_value_dup_boxed(value));
+    break;
+  case PROP_CONFIG_FILE:
+    g_free(s.config_file);
+    s.config_file = g_value_dup_string(value);
+    break;
+  case PROP_START_FROM:
+    s.start_from = static_cast<GstKafkaSrcStartFrom>(g_value_get_enum(value));
+    break;
+  case PROP_START_OFFSET:
+    s.start_offset = g_value_get_int64(value);
+    break;
+  case PROP_START_TIME:
+    s.start_time = g_value_get_int64(value);
+    break;
+  case PROP_STOP_AT:
+    s.stop_at = static_cast<GstKafkaSrcStopAt>(g_value_get_enum(value));
+    break;
+  case PROP_STOP_TIME:
+    s.stop_time = g_value_get_int64(value);
+    break;
+  case PROP_CAPS:
+    gst_caps_replace(&s.caps, const_cast<GstCaps *>(gst_value_get_caps(value)));
+    break;
+  case PROP_HANDLE_EOS_MARKER:
+    s.handle_eos_marker = g_value_get_boolean(value);
+    break;
+  case PROP_MALFORMED_POLICY:
+    s.malformed_policy
+        = static_cast<GstKafkaSrcMalformedPolicy>(g_value_get_enum(value));
+    break;
+  case PROP_TIMEOUT:
+    s.timeout = g_value_get_uint(value);
+    break;
+  case PROP_LATENCY:
+    s.latency = g_value_get_uint(value);
+    break;
+  case PROP_STATS_INTERVAL:
+    s.stats_interval = g_value_get_uint(value);
+    break;
+  default:
+    G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+    break;
+  }
+  GST_OBJECT_UNLOCK(self);
+}
+
+static void
+gst_kafka_src_get_property(
+    GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+{
+  GstKafkaSrc *self = GST_KAFKA_SRC(object);
+  GstKafkaSrcPrivate *priv = self->priv;
+  Settings &s = priv->settings;
+
+  switch (prop_id) {
+  case PROP_IS_LIVE:
+    g_value_set_boolean(value, gst_base_src_is_live(GST_BASE_SRC(self)));
+    return;
+  case PROP_MESSAGES:
+    g_value_set_uint64(value, priv->messages.load());
+    return;
+  case PROP_BYTES:
+    g_value_set_uint64(value, priv->bytes.load());
+    return;
+  case PROP_CONSUMER_LAG:
+    g_value_set_int64(value, priv->lag.load());
+    return;
+  case PROP_STATS:
+    g_value_take_boxed(value, stats_structure(self));
+    return;
+  default:
+    break;
+  }
+
+  GST_OBJECT_LOCK(self);
+  switch (prop_id) {
+  case PROP_BROKERS:
+    g_value_set_string(value, s.brokers);
+    break;
+  case PROP_TOPIC:
+    g_value_set_string(value, s.topic);
+    break;
+  case PROP_GROUP_ID:
+    g_value_set_string(value, s.group_id);
+    break;
+  case PROP_PARTITION:
+    g_value_set_int(value, s.partition);
+    break;
+  case PROP_CONFIG:
+    g_value_take_boxed(value, gstkafka::conf_redact(s.config));
+    break;
+  case PROP_CONFIG_FILE:
+    g_value_set_string(value, s.config_file);
+    break;
+  case PROP_START_FROM:
+    g_value_set_enum(value, s.start_from);
+    break;
+  case PROP_START_OFFSET:
+    g_value_set_int64(value, s.start_offset);
+    break;
+  case PROP_START_TIME:
+    g_value_set_int64(value, s.start_time);
+    break;
+  case PROP_STOP_AT:
+    g_value_set_enum(value, s.stop_at);
+    break;
+  case PROP_STOP_TIME:
+    g_value_set_int64(value, s.stop_time);
+    break;
+  case PROP_CAPS:
+    gst_value_set_caps(value, s.caps);
+    break;
+  case PROP_HANDLE_EOS_MARKER:
+    g_value_set_boolean(value, s.handle_eos_marker);
+    break;
+  case PROP_MALFORMED_POLICY:
+    g_value_set_enum(value, s.malformed_policy);
+    break;
+  case PROP_TIMEOUT:
+    g_value_set_uint(value, s.timeout);
+    break;
+  case PROP_LATENCY:
+    g_value_set_uint(value, s.latency);
+    break;
+  case PROP_STATS_INTERVAL:
+    g_value_set_uint(value, s.stats_interval);
+    break;
+  default:
+    G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+    break;
+  }
+  GST_OBJECT_UNLOCK(self);
+}
+
+/* --- Trouble: unreachable brokers, missing topic ---------------------------
+ */
+
+/* Posts a warning the first time each problem shows up, and starts the
+ * clock of #GstKafkaSrc:timeout. */
+static void
+note_trouble(GstKafkaSrc *self, Trouble kind, const std::string &text,
+    const std::string &detail)
+{
+  GstKafkaSrcPrivate *priv = self->priv;
+
+  if (!priv->trouble_since)
+    priv->trouble_since = g_get_monotonic_time();
+  priv->trouble = kind;
+  priv->trouble_text = text;
+  if (!priv->trouble_warned.insert(text).second) {
+    GST_DEBUG_OBJECT(self, "still: %s (%s)", text.c_str(), detail.c_str());
+    return;
+  }
+  if (kind == Trouble::TOPIC)
+    GST_ELEMENT_WARNING(self, RESOURCE, NOT_FOUND, ("%s", text.c_str()),
+        ("%s", detail.c_str()));
+  else
+    GST_ELEMENT_WARNING(self, RESOURCE, OPEN_READ, ("%s", text.c_str()),
+        ("%s", detail.c_str()));
+}
+
+static void
+clear_trouble(GstKafkaSrc *self)
+{
+  GstKafkaSrcPrivate *priv = self->priv;
+
+  if (G_LIKELY(!priv->trouble_since))
+    return;
+  GST_ELEMENT_INFO(self, RESOURCE, OPEN_READ,
+      ("Reading Kafka topic '%s' again", priv->run.topic.c_str()),
+      ("after: %s", priv->trouble_text.c_str()));
+  priv->trouble_since = 0;
+  priv->trouble_warned.clear();
+}
+
+static void
+note_broker_trouble(GstKafkaSrc *self, const std::string &detail)
+{
+  g_autofree gchar *text
+      = g_strdup_printf("Cannot reach a Kafka broker of '%s'; retrying",
+          self->priv->run.brokers.c_str());
+  note_trouble(self, Trouble::BROKER, text, detail);
+}
+
+static void
+note_topic_trouble(GstKafkaSrc *self, const std::string &detail)
+{
+  GstKafkaSrcPrivate *priv = self->priv;
+  g_autofree gchar *text = nullptr;
+  if (priv->run.partition >= 0)
+    text = g_strdup_printf("Kafka topic '%s' partition %d does not exist "
+                           "(yet); waiting for it",
+        priv->run.topic.c_str(), priv->run.partition);
+  else
+    text = g_strdup_printf("Kafka topic '%s' does not exist (yet); waiting "
+                           "for it",
+        priv->run.topic.c_str());
+  note_trouble(self, Trouble::TOPIC, text, detail);
+}
+
+/* Asks the broker for the topic. Returns the number of partitions, 0 when
+ * the topic does not exist, -1 when no broker answered. */
+static gint
+lookup_topic(GstKafkaSrc *self, gint timeout_ms, std::string &detail)
+{
+  GstKafkaSrcPrivate *priv = self->priv;
+  const rd_kafka_metadata_t *md = nullptr;
+
+  rd_kafka_resp_err_t err
+      = rd_kafka_metadata(priv->rk.get(), 0, priv->rkt, &md, timeout_ms);
+  if (err) {
+    detail = "metadata request: " + gstkafka::err_text(err);
+    if (err == RD_KAFKA_RESP_ERR__TIMED_OUT)
+      priv->metadata_slice
+          = MIN(priv->metadata_slice * 2, METADATA_SLICE_MAX_MS);
+    return -1;
+  }
+  gint n = 0;
+  if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR)
+    n = md->topics[0].partition_cnt;
+  else if (md->topic_cnt == 1)
+    detail = "metadata: " + gstkafka::err_text(md->topics[0].err);
+  rd_kafka_metadata_destroy(md);
+  return n;
+}
+
+/* The #GstKafkaSrc:timeout has run out: one last look before giving up,
+ * since librdkafka says nothing when an idle connection comes back. */
+static GstFlowReturn
+check_trouble_deadline(GstKafkaSrc *self)
+{
+  GstKafkaSrcPrivate *priv = self->priv;
+  const Run &run = priv->run;
+
+  if (G_LIKELY(!priv->trouble_since || !run.timeout))
+    return GST_FLOW_OK;
+  if (g_get_monotonic_time() - priv->trouble_since
+      < gint64(run.timeout) * G_USEC_PER_SEC)
+    return GST_FLOW_OK;
+
+  std::string detail;
+  gint n = lookup_topic(self, priv->metadata_slice, detail);
+  if (n > run.partition) {
+    clear_trouble(self);
+    return GST_FLOW_OK;
+  }
+  if (priv->trouble == Trouble::TOPIC && n >= 0)
+    GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND,
+        ("Kafka topic '%s' did not appear within %u seconds", run.topic.c_str(),
+            run.timeout),
+        ("%s; %s", priv->trouble_text.c_str(), detail.c_str()));
+  else
+    GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ,
+        ("Could not read Kafka topic '%s' from '%s' for %u seconds",
+            run.topic.c_str(), run.brokers.c_str(), run.timeout),
+        ("%s; %s", priv->trouble_text.c_str(), detail.c_str()));
+  return GST_FLOW_ERROR;
+}
+
+/* --- librdkafka callbacks (run inside our polls) ---------------------------
+ */
+
+static void
+error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+  GstKafkaSrc *self = GST_KAFKA_SRC(opaque);
+  auto code = static_cast<rd_kafka_resp_err_t>(err);
+
+  switch (code) {
+  case RD_KAFKA_RESP_ERR__FATAL: {
+    char buf[512];
+    rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, buf, sizeof(buf));
+    self->priv->fatal = gstkafka::err_text(orig) + ": " + buf;
+    break;
+  }
+  case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+  case RD_KAFKA_RESP_ERR__RESOLVE:
+  case RD_KAFKA_RESP_ERR__AUTHENTICATION:
+  case RD_KAFKA_RESP_ERR__SSL:
+    note_broker_trouble(self, gstkafka::err_text(code) + ": " + reason);
+    break;
+  default:
+    /* A single broker's disconnect and the like: librdkafka retries. */
+    GST_INFO_OBJECT(self, "%s: %s", gstkafka::err_text(code).c_str(), reason);
+    break;
+  }
+}
+
+static int
+stats_cb(rd_kafka_t *, char *json, size_t json_len, void *opaque)
+{
+  GstKafkaSrc *self = GST_KAFKA_SRC(opaque);
+  GstStructure *s = stats_structure(self);
+
+  gst_structure_set_name(s, "kafkasrc-stats");
+  g_autofree gchar *text = g_strndup(json, json_len);
+  gst_structure_set(s, "librdkafka", G_TYPE_STRING, text, nullptr);
+  gst_element_post_message(
+      GST_ELEMENT(self), gst_message_new_element(GST_OBJECT(self), s));
+  return 0;
+}
+
+/* Waits for the commit of the stored offsets; unlock() interrupts the wait
+ * when @interruptible. */
+static bool
+commit_stored(GstKafkaSrc *self, gint timeout_ms, bool interruptible)
+{
+  GstKafkaSrcPrivate *priv = self->priv;
+
+  if (!priv->run.commits || !priv->uncommitted || !priv->commit_queue)
+    return true;
+
+  rd_kafka_resp_err_t err = rd_kafka_commit_queue(
+      priv->rk.get(), nullptr, priv->commit_queue.get(), nullptr, nullptr);
+  if (err) {
+    GST_WARNING_OBJECT(self, "commit: %s", gstkafka::err_text(err).c_str());
+    return false;
+  }
+  gint64 deadline = g_get_monotonic_time() + timeout_ms * 1000;
+  for (;;) {
+    gint64 left = (deadline - g_get_monotonic_time()) / 1000;
+    if (left <= 0) {
+      GST_WARNING_OBJECT(self, "commit did not complete in %d ms", timeout_ms);
+      return false;
+    }
+    gstkafka::Event ev(
+        rd_kafka_queue_poll(priv->commit_queue.get(), static_cast<int>(left)));
+    if (ev && rd_kafka_event_type(ev.get()) == RD_KAFKA_EVENT_OFFSET_COMMIT) {
+      err = rd_kafka_event_error(ev.get());
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR
+          || err == RD_KAFKA_RESP_ERR__NO_OFFSET) {
+        GST_DEBUG_OBJECT(self, "offsets committed");
+        priv->uncommitted = false;
+        return true;
+      }
+      GST_WARNING_OBJECT(
+          self, "commit failed: %s", gstkafka::err_text(err).c_str());
+      return false;
+    }
+    if (interruptible && priv->flushing.load()) {
+      GST_DEBUG_OBJECT(self, "commit wait interrupted");
+      return false;
+    }
+  }
+}
+
+static void
+store_offset(GstKafkaSrc *self, gint32 partition, gint64 next)
+{
+  GstKafkaSrcPrivate *priv = self->priv;
+
+  if (!priv->run.commits)
+    return;
+  rd_kafka_topic_partition_t *e = &priv->store_list->elems[0];
+  e->partition = partition;
+  e->offset = next;
+  e->err = RD_KAFKA_RESP_ERR_NO_ERROR;
+  rd_kafka_resp_err_t err
+      = rd_kafka_offsets_store(priv->rk.get(), priv->store_list.get());
+  if (err || e->err) {
+    /* The partition was taken away meanwhile: its new owner reads it. */
+    GST_DEBUG_OBJECT(self,
+        "not storing offset %" G_GINT64_FORMAT " of partition %d: %s", next,
+        partition, gstkafka::err_text(err ? err : e->err).c_str());
+    return;
+  }
+  priv->uncommitted = true;
+}
+
+/* The buffer create() returned last was pushed: its offset may be stored. */
+static void
+store_pending(GstKafkaSrc *self)
+{
+  GstKafkaSrcPrivate *priv = self->priv;
+
+  if (!priv->pending)
+    return;
+  priv->pending = false;
+  store_offset(self, priv->pending_partition, priv->pending_offset + 1);
+}
+
+/* Sets the start offsets of newly assigned partitions per start-from, looks
+ * up their end for stop-at=end, and tracks them. */
+static bool
+prepare_partitions(GstKafkaSrc *self, rd_kafka_topic_partition_list_t *list)
+{
+  GstKafkaSrcPrivate *priv = self->priv;
+  const Run &run = priv->run;
+  rd_kafka_t *rk = priv->rk.get();
+  gstkafka::TopicPartitionList by_time(
+      rd_kafka_topic_partition_list_new(list->cnt));
+
+  for (int i = 0; i < list->cnt; i++) {
+    rd_kafka_topic_partition_t *e = &list->elems[i];
+    bool first = priv->seen.insert(e->partition).second;
+
+    if (first) {
+      switch (run.start_from) {
+      case GST_KAFKA_SRC_START_FROM_COMMITTED:
+        if (!run.subscribe)
+          e->offset = run.commits ? RD_KAFKA_OFFSET_STORED
+                                  : RD_KAFKA_OFFSET_BEGINNING;
+        break;
+      case GST_KAFKA_SRC_START_FROM_EARLIEST:
+        e->offset = RD_KAFKA_OFFSET_BEGINNING;
+        break;
+      case GST_KAFKA_SRC_START_FROM_LATEST:
+        e->offset = RD_KAFKA_OFFSET_END;
+        break;
+      case GST_KAFKA_SRC_START_FROM_OFFSET:
+        e->offset = run.start_offset >= 0
+                        ? run.start_offset
+                        : RD_KAFKA_OFFSET_TAIL(-run.start_offset);
+        break;
+      case GST_KAFKA_SRC_START_FROM_TIMESTAMP:
+        rd_kafka_topic_partition_list_add(by_time.get(), e->topic, e->partition)
+            ->offset
+            = run.start_time;
+        break;
+      }
+    } else if (!run.subscribe) {
+      e->offset = RD_KAFKA_OFFSET_STORED;
+    }
+
+    PartitionState ps;
+    if (run.stop_at == GST_KAFKA_SRC_STOP_AT_END) {
+      int64_t lo = -1, hi = -1;
+      rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
+          rk, e->topic, e->partition, &lo, &hi, LIST_OFFSETS_TIMEOUT_MS);
+      if (err)
+        GST_WARNING_OBJECT(self,
+            "end of partition %d unknown (%s): "
+            "stopping at the first end reached",
+            e->partition, gstkafka::err_text(err).c_str());
+      else
+        ps.end = hi;
+      GST_DEBUG_OBJECT(self, "partition %d: stop at offset %" G_GINT64_FORMAT,
+          e->partition, ps.end);
+    }
+    priv->parts[e->partition] = ps;
+  }
+
+  if (by_time->cnt > 0) {
+    rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(
+        rk, by_time.get(), LIST_OFFSETS_TIMEOUT_MS);
+    if (err) {
+      priv->fatal = "looking up start-time offsets: " + gstkafka::err_text(err);
+      return false;
+    }
+    for (int i = 0; i < by_time->cnt; i++) {
+      rd_kafka_topic_partition_t *t = &by_time->elems[i];
+      rd_kafka_topic_partition_t *e
+          = rd_kafka_topic_partition_list_find(list, t->topic, t->partition);
+      /* No message that late (yet): start with the next one. */
+      e->offset = (t->err || t->offset < 0) ? RD_KAFKA_OFFSET_END : t->offset;
+      GST_DEBUG_OBJECT(self,
+          "partition %d: start-time %" G_GINT64_FORMAT
+          " is offset %" G_GINT64_FORMAT,
+          t->partition, run.start_time, e->offset);
+    }
+  }
+  return true;
+}
+
+static void
+rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+    rd_kafka_topic_partition_list_t *list, void *opaque)
+{
+  GstKafkaSrc *self = GST_KAFKA_SRC(opaque);
+  GstKafkaSrcPrivate *priv = self->priv;
+  bool cooperative
+      = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+  gstkafka::Error error;
+  rd_kafka_resp_err_t ret = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    for (int i = 0; i < list->cnt; i++)
+      GST_INFO_OBJECT(self, "assigned partition %d", list->elems[i].partition);
+    prepare_partitions(self, list);
+    if (cooperative)
+      error.reset(rd_kafka_incremental_assign(rk, list));
+    else
+      ret = rd_kafka_assign(rk, list);
+    priv->assigned = true;
+    clear_trouble(self);
+  } else {
+    if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS
+        && !rd_kafka_assignment_lost(rk))
+      commit_stored(self, CLOSE_TIMEOUT_MS, true);
+    for (int i = 0; i < list->cnt; i++) {
+      GST_INFO_OBJECT(self, "partition %d revoked", list->elems[i].partition);
+      priv->parts.erase(list->elems[i].partition);
+    }
+    if (cooperative)
+      error.reset(rd_kafka_incremental_unassign(rk, list));
+    else
+      ret = rd_kafka_assign(rk, nullptr);
+  }
+  if (error)
+    GST_WARNING_OBJECT(
+        self, "rebalance: %s", rd_kafka_error_string(error.get()));
+  if (ret)
+    GST_WARNING_OBJECT(self, "rebalance: %s", gstkafka::err_text(ret).c_str());
+}
+
+/* Assign mode: finds the topic's partitions and assigns them. Returns false
+ * while the topic cannot be found; the caller polls meanwhile. */
+static bool
+assign_partitions(GstKafkaSrc *self)
+{
+  GstKafkaSrcPrivate *priv = self->priv;
+  const Run &run = priv->run;
+  gint64 now = g_get_monotonic_time();
+
+  if (now < priv->next_attempt)
+    return false;
+  priv->next_attempt = now + RETRY_INTERVAL_MS * 1000;
+
+  std::string detail;
+  gint n = lookup_topic(self, priv->metadata_slice, detail);
+  if (n < 0) {
+    note_broker_trouble(self, detail);
+    return false;
+  }
+  if (n <= run.partition || n == 0) {
+    note_topic_trouble(
+        self, detail.empty() ? "topic has " + std::to_string(n) + " partitions"
+                             : detail);
+    return false;
+  }
+
+  gstkafka::TopicPartitionList list(rd_kafka_topic_partition_list_new(n));
+  for (gint p = 0; p < n; p++) {
+    if (run.partition < 0 || run.partition == p)
+      rd_kafka_topic_partition_list_add(list.get(), run.topic.c_str(), p);
+  }
+  if (!prepare_partitions(self, list.get()))
+    return false;
+  rd_kafka_resp_err_t err = rd_kafka_assign(priv->rk.get(), list.get());
+  if (err) {
+    priv->fatal = "assign: " + gstkafka::err_text(err);
+    return false;
+  }
+  GST_INFO_OBJECT(
+      self, "reading %d partition(s) of '%s'", list->cnt, run.topic.c_str());
+  priv->assigned = true;
+  clear_trouble(self);
+  return true;
+}
+
+/* --- Start and stop ------------------------------------------------------ */
+
+static gboolean
+gst_kafka_src_start(GstBaseSrc *bsrc)
+{
+  GstKafkaSrc *self = GST_KAFKA_SRC(bsrc);
+  GstKafkaSrcPrivate *priv = self->priv;
+  Run &run = priv->run;
+  Settings &s = priv->settings;
+  g_autofree gchar *group_id = nullptr;
+  g_autofree gchar *config_file = nullptr;
+  g_autoptr(GstStructure) config = nullptr;
+
+  GST_OBJECT_LOCK(self);
+  run = Run();
+  run.brokers = s.brokers ? s.brokers : "";
+  run.topic = s.topic ? s.topic : "";
+  run.partition = s.partition;
+  run.start_from = s.start_from;
+  run.start_offset = s.start_offset;
+  run.start_time = s.start_time;
+  run.stop_at = s.stop_at;
+  run.stop_time = s.stop_time;
+  run.handle_eos_marker = s.handle_eos_marker;
+  run.malformed_policy = s.malformed_policy;
+  run.timeout = s.timeout;
+  group_id = g_strdup(s.group_id);
+  config_file = g_strdup(s.config_file);
+  config = s.config ? gst_structure_copy(s.config) : nullptr;
+  guint stats_interval = s.stats_interval;
+  GST_OBJECT_UNLOCK(self);
+  run.live = gst_base_src_is_live(bsrc);
+
+  if (run.topic.empty()) {
+    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
+        ("No Kafka topic set: set the topic property"), (nullptr));
+    return FALSE;
+  }
+
+  /* A private group: librdkafka's assign() wants a group, but it never
+   * commits, so nothing is left behind on the broker. */
+  g_autofree gchar *private_group = g_strdup_printf(
+      "gst-kafkasrc-%08x%08x", g_random_int(), g_random_int());
+  std::string interval = std::to_string(stats_interval);
+  gstkafka::ConfDefault defaults[] = {
+      {"group.id", group_id && *group_id ? group_id : private_group},
+      {"enable.auto.commit", group_id && *group_id ? "true" : "false"},
+      {"enable.auto.offset.store", "false"},
+      {"auto.offset.reset", "earliest"},
+      {"enable.partition.eof", "true"},
+      {"statistics.interval.ms", interval.c_str()},
+  };
+  GError *error = nullptr;
+  gstkafka::Conf conf = gstkafka::conf_new(GST_ELEMENT(self),
+      gst_kafka_src_debug, defaults, G_N_ELEMENTS(defaults),
+      run.brokers.c_str(), config_file, config, &error);
+  if (!conf) {
+    gst_element_message_full(GST_ELEMENT(self), GST_MESSAGE_ERROR,
+        error->domain, error->code, g_strdup(error->message), nullptr, __FILE__,
+        GST_FUNCTION, __LINE__);
+    g_error_free(error);
+    return FALSE;
+  }
+
+  char value[512];
+  size_t value_size = sizeof(value);
+  rd_kafka_conf_get(conf.get(), "group.id", value, &value_size);
+  run.commits = strcmp(value, private_group) != 0;
+  run.subscribe = run.commits && run.partition < 0;
+  value_size = sizeof(value);
+  if (rd_kafka_conf_get(conf.get(), "bootstrap.servers", value, &value_size)
+      == RD_KAFKA_CONF_OK)
+    run.brokers = value;
+
+  rd_kafka_conf_set_error_cb(conf.get(), error_cb);
+  rd_kafka_conf_set_stats_cb(conf.get(), stats_cb);
+  if (run.subscribe)
+    rd_kafka_conf_set_rebalance_cb(conf.get(), rebalance_cb);
+
+  char errstr[512];
+  rd_kafka_t *rk
+      = rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), errstr, sizeof(errstr));
+  if (!rk) {
+    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
+        ("Could not create a Kafka consumer: %s", errstr), (nullptr));
+    return FALSE;
+  }
+  conf.release(); /* rd_kafka_new() took it. */
+  rd_kafka_poll_set_consumer(rk);
+
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    priv->rk.reset(rk);
+    priv->consumer_queue.reset(rd_kafka_queue_get_consumer(rk));
+    priv->commit_queue.reset(rd_kafka_queue_new(rk));
+  }
+  priv->rkt = rd_kafka_topic_new(rk, run.topic.c_str(), nullptr);
+  priv->store_list.reset(rd_kafka_topic_partition_list_new(1));
+  rd_kafka_topic_partition_list_add(
+      priv->store_list.get(), run.topic.c_str(), 0);
+
+  priv->assigned = false;
+  priv->metadata_slice = METADATA_SLICE_MS;
+  priv->next_attempt = 0;
+  priv->parts.clear();
+  priv->seen.clear();
+  priv->pending = false;
+  priv->uncommitted = false;
+  priv->eos = false;
+  priv->fatal.clear();
+  priv->need_anchor = true;
+  priv->seeked = false;
+  priv->last_end = GST_CLOCK_TIME_NONE;
+  priv->base_ts = -1;
+  priv->have_session = false;
+  priv->discont = false;
+  gst_clear_caps(&priv->caps);
+  priv->caps_str.clear();
+  priv->warned.clear();
+  priv->trouble_since = 0;
+  priv->trouble_warned.clear();
+  priv->messages = 0;
+  priv->bytes = 0;
+  priv->lag = -1;
+  priv->lag_updated = 0;
+
+  if (run.subscribe) {
+    gstkafka::TopicPartitionList topics(rd_kafka_topic_partition_list_new(1));
+    rd_kafka_topic_partition_list_add(
+        topics.get(), run.topic.c_str(), RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(rk, topics.get());
+    if (err) {
+      GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
+          ("Could not subscribe to Kafka topic '%s'", run.topic.c_str()),
+          ("%s", gstkafka::err_text(err).c_str()));
+      return FALSE;
+    }
+  }
+  GST_INFO_OBJECT(self, "consuming '%s' from %s (%s, %s)", run.topic.c_str(),
+      run.brokers.c_str(), run.subscribe ? "group" : "assigned partitions",
+      run.commits ? "committing offsets" : "no commits");
+  return TRUE;
+}
+
+/* Leaves the group without waiting longer than CLOSE_TIMEOUT_MS. */
+static void
+close_consumer(GstKafkaSrc *self)
+{
+  GstKafkaSrcPrivate *priv = self->priv;
+  rd_kafka_t *rk = priv->rk.get();
+  gstkafka::Queue queue(rd_kafka_queue_new(rk));
+  gstkafka::Error error(rd_kafka_consumer_close_queue(rk, queue.get()));
+
+  if (error) {
+    GST_WARNING_OBJECT(self, "close: %s", rd_kafka_error_string(error.get()));
+    return;
+  }
+  gint64 deadline = g_get_monotonic_time() + CLOSE_TIMEOUT_MS * 1000;
+  while (!rd_kafka_consumer_closed(rk)) {
+    gint64 left = (deadline - g_get_monotonic_time()) / 1000;
+    if (left <= 0) {
+      GST_WARNING_OBJECT(self, "leaving the consumer group timed out");
+      return;
+    }
+    gstkafka::Event ev(rd_kafka_queue_poll(queue.get(), MIN(left, 100)));
+    if (ev && rd_kafka_event_type(ev.get()) == RD_KAFKA_EVENT_REBALANCE) {
+      if (strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0)
+        gstkafka::Error(rd_kafka_incremental_unassign(
+            rk, rd_kafka_event_topic_partition_list(ev.get())));
+      else
+        rd_kafka_assign(rk, nullptr);
+    }
+  }
+}
+
+static gboolean
+gst_kafka_src_stop(GstBaseSrc *bsrc)
+{
+  GstKafkaSrc *self = GST_KAFKA_SRC(bsrc);
+  GstKafkaSrcPrivate *priv = self->priv;
+
+  if (priv->rk) {
+    /* With the brokers known to be away there is nobody to talk to. */
+    if (!priv->trouble_since) {
+      commit_stored(self, CLOSE_TIMEOUT_MS, false);
+      if (priv->run.subscribe)
+        close_consumer(self);
+    }
+    if (priv->rkt) {
+      rd_kafka_topic_destroy(priv->rkt);
+      priv->rkt = nullptr;
+    }
+    priv->store_list.reset();
+    gstkafka::Handle rk;
+    {
+      std::lock_guard<std::mutex> lk(priv->lock);
+      priv->consumer_queue.reset();
+      priv->commit_queue.reset();
+      rk = std::move(priv->rk);
+    }
+    rd_kafka_destroy_flags(rk.release(), RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+  }
+  priv->parts.clear();
+  gst_clear_caps(&priv->caps);
+  GST_INFO_OBJECT(self, "stopped after %" G_GUINT64_FORMAT " messages",
+      priv->messages.load());
+  return TRUE;
+}
+
+static gboolean
+gst_kafka_src_unlock(GstBaseSrc *bsrc)
+{
+  GstKafkaSrc *self = GST_KAFKA_SRC(bsrc);
+  GstKafkaSrcPrivate *priv = self->priv;
+  std::lock_guard<std::mutex> lk(priv->lock);
+
+  GST_LOG_OBJECT(self, "unlock");
+  priv->flushing = true;
+  if (priv->consumer_queue)
+    rd_kafka_queue_yield(priv->consumer_queue.get());
+  if (priv->commit_queue)
+    rd_kafka_queue_yield(priv->commit_queue.get());
+  return TRUE;
+}
+
+static gboolean
+gst_kafka_src_unlock_stop(GstBaseSrc *bsrc)
+{
+  GstKafkaSrc *self = GST_KAFKA_SRC(bsrc);
+
+  GST_LOG_OBJECT(self, "unlock stop");
+  self->priv->flushing = false;
+  return TRUE;
+}
+
+/* --- Buffers ------------------------------------------------------------- */
+
+static GstClockTime
+running_time_now(GstKafkaSrc *self)
+{
+  GstClock *clock = gst_element_get_clock(GST_ELEMENT(self));
+  if (!clock)
+    return 0;
+  GstClockTime now = gst_clock_get_time(clock);
+  gst_object_unref(clock);
+  GstClockTime base = gst_element_get_base_time(GST_ELEMENT(self));
+  return now > base ? now - base : 0;
+}
+
+static GstClockTime
+map_time(GstKafkaSrcPrivate *priv, GstClockTime in)
+{
+  if (!GST_CLOCK_TIME_IS_VALID(in))
+    return GST_CLOCK_TIME_NONE;
+  if (in >= priv->anchor_in)
+    return priv->anchor_out + (in - priv->anchor_in);
+  GstClockTime back = priv->anchor_in - in;
+  return back <= priv->anchor_out ? priv->anchor_out - back : 0;
+}
+
+static void
+anchor(GstKafkaSrc *self, GstClockTime in)
+{
+  GstKafkaSrcPrivate *priv = self->priv;
+
+  if (priv->run.live)
+    priv->anchor_out = running_time_now(self);
+  else if (priv->seeked)
+    priv->anchor_out = priv->seek_pos;
+  else if (GST_CLOCK_TIME_IS_VALID(priv->last_end))
+    priv->anchor_out = priv->last_end;
+  else
+    priv->anchor_out = 0;
+  priv->anchor_in = in;
+  priv->need_anchor = false;
+  priv->seeked = false;
+  GST_DEBUG_OBJECT(self,
+      "timestamps anchored: %" GST_TIME_FORMAT " -> %" GST_TIME_FORMAT,
+      GST_TIME_ARGS(in), GST_TIME_ARGS(priv->anchor_out));
+}
+
+/* Restores the buffer's timestamps, mapped to our running time. */
+static void
+set_timestamps(GstKafkaSrc *self, GstBuffer *buf, const rd_kafka_message_t *m,
+    const gstkafka::FrameInfo &info, bool &discont)
+{
+  GstKafkaSrcPrivate *priv = self->priv;
+  GstClockTime pts = info.pts, dts = info.dts;
+  GstClockTime duration = info.duration;
+
+  if (!info.has_gst_headers) {
+    gint64 ts = rd_kafka_message_timestamp(m, nullptr);
+    pts = ts >= 0 ? ts * GST_MSECOND : GST_CLOCK_TIME_NONE;
+  }
+  GstClockTime in = GST_CLOCK_TIME_IS_VALID(dts) ? dts : pts;
+  if (!GST_CLOCK_TIME_IS_VALID(in))
+    return;
+
+  bool anchored = false;
+  if (priv->need_anchor || discont) {
+    anchor(self, in);
+    anchored = true;
+  }
+  if (priv->run.live && !anchored
+      && map_time(priv, in) + LATE_RESYNC < running_time_now(self)) {
+    GST_INFO_OBJECT(self,
+        "buffer at offset %" G_GINT64_FORMAT " arrived "
+        "more than a second late: re-anchoring",
+        m->offset);
+    anchor(self, in);
+    discont = true;
+  }
+
+  GST_BUFFER_PTS(buf) = map_time(priv, pts);
+  GST_BUFFER_DTS(buf) = map_time(priv, dts);
+  GST_BUFFER_DURATION(buf) = duration;
+
+  GstClockTime end = GST_BUFFER_PTS(buf);
+  if (GST_CLOCK_TIME_IS_VALID(end) && GST_CLOCK_TIME_IS_VALID(duration))
+    end += duration;
+  if (GST_CLOCK_TIME_IS_VALID(end)
+      && (!GST_CLOCK_TIME_IS_VALID(priv->last_end) || end > priv->last_end))
+    priv->last_end = end;
+}
+
+static void
+warn_malformed(
+    GstKafkaSrc *self, const rd_kafka_message_t *m, const std::string &problems)
+{
+  GstKafkaSrcPrivate *priv = self->priv;
+  bool skip = priv->run.malformed_policy == GST_KAFKA_SRC_MALFORMED_SKIP;
+
+  if (!priv->warned.insert(problems).second) {
+    GST_DEBUG_OBJECT(self, "partition %d offset %" G_GINT64_FORMAT ": %s",
+        m->partition, m->offset, problems.c_str());
+    return;
+  }
+  GST_ELEMENT_WARNING(self, STREAM, DECODE,
+      ("Malformed gst.* headers in Kafka topic '%s' partition %d offset "
+       "%" G_GINT64_FORMAT ": %s; %s",
+          priv->run.topic.c_str(), m->partition, m->offset, problems.c_str(),
+          skip ? "message skipped" : "payload delivered with fallback caps"),
+      ("further messages with the same problem are only logged"));
+}
+
+/* Decides the caps of a message and pushes them when they change. */
+static GstFlowReturn
+update_caps(GstKafkaSrc *self, const rd_kafka_message_t *m,
+    const gstkafka::FrameInfo &info, GstCaps *header_caps)
+{
+  GstKafkaSrcPrivate *priv = self->priv;
+  g_autoptr(GstCaps) caps = nullptr;
+
+  if (header_caps) {
+    caps = gst_caps_ref(header_caps);
+  } else if (priv->caps) {
+    return GST_FLOW_OK;
+  } else {
+    GST_OBJECT_LOCK(self);
+    if (priv->settings.caps)
+      caps = gst_caps_ref(priv->settings.caps);
+    GST_OBJECT_UNLOCK(self);
+    if (!caps && m->len > 0) {
+      GstTypeFindProbability prob;
+      caps = gst_type_find_helper_for_data(GST_OBJECT(self),
+          static_cast<const guint8 *>(m->payload), m->len, &prob);
+      if (caps)
+        GST_INFO_OBJECT(
+            self, "typefind: %" GST_PTR_FORMAT " (probability %d)", caps, prob);
+    }
+    if (!caps) {
+      GST_ELEMENT_WARNING(self, STREAM, TYPE_NOT_FOUND,
+          ("Could not recognise the data in Kafka topic '%s' and it carries "
+           "no caps: set the caps property",
+              priv->run.topic.c_str()),
+          ("offset %" G_GINT64_FORMAT ", %" G_GSIZE_FORMAT " bytes, %s",
+              m->offset, m->len,
+              info.has_gst_headers ? "gst.* headers without gst.caps"
+                                   : "no gst.* headers"));
+      caps = gst_caps_new_empty_simple("application/octet-stream");
+    }
+  }
+
+  if (priv->caps && gst_caps_is_equal(priv->caps, caps))
+    return GST_FLOW_OK;
+  GST_INFO_OBJECT(self, "caps %" GST_PTR_FORMAT, caps);
+  if (!gst_base_src_set_caps(GST_BASE_SRC(self), caps)) {
+    GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, (nullptr),
+        ("downstream refused %" GST_PTR_FORMAT, caps));
+    return GST_FLOW_NOT_NEGOTIATED;
+  }
+  gst_caps_replace(&priv->caps, caps);
+  return GST_FLOW_OK;
+}
+
+/* The message is the last of its partition for now. */
+static bool
+at_partition_end(GstKafkaSrc *self, const rd_kafka_message_t *m)
+{
+  int64_t lo = -1, hi = -1;
+  if (rd_kafka_get_watermark_offsets(self->priv->rk.get(),
+          self->priv->run.topic.c_str(), m->partition, &lo, &hi))
+    return true;
+  return hi <= m->offset + 1;
+}
+
+static void
+update_lag(GstKafkaSrc *self, bool now)
+{
+  GstKafkaSrcPrivate *priv = self->priv;
+  gint64 t = g_get_monotonic_time();
+
+  if (!now && t - priv->lag_updated < LAG_INTERVAL_US)
+    return;
+  priv->lag_updated = t;
+  gint64 lag = 0;
+  for (auto &it : priv->parts) {
+    int64_t lo = -1, hi = -1;
+    if (it.second.next < 0
+        || rd_kafka_get_watermark_offsets(
+            priv->rk.get(), priv->run.topic.c_str(), it.first, &lo, &hi)
+        || hi < 0)
+      continue;
+    lag += MAX(hi - it.second.next, 0);
+  }
+  priv->lag = lag;
+}
+
+enum class Handled
+{
+  BUFFER,
+  SKIPPED,
+  EOS,
+};
+
+/* Turns a message into a buffer, or decides to skip it. Takes @msg. */
+static GstFlowReturn
+handle_message(GstKafkaSrc *self, gstkafka::Message &msg, GstBuffer **outbuf,
+    Handled &handled)
+{
+  GstKafkaSrcPrivate *priv = self->priv;
+  const rd_kafka_message_t *m = msg.get();
+  gstkafka::FrameInfo info;
+  std::string problems;
+
+  handled = Handled::SKIPPED;
+  bool ok = gstkafka::headers_read(m, info, problems);
+  g_autoptr(GstCaps) header_caps = nullptr;
+  if (info.caps) {
+    if (priv->caps && priv->caps_str.size() == info.caps_len
+        && memcmp(priv->caps_str.data(), info.caps, info.caps_len) == 0) {
+      header_caps = gst_caps_ref(priv->caps);
+    } else {
+      std::string problem;
+      header_caps = gstkafka::frame_info_parse_caps(info, problem);
+      if (!header_caps) {
+        if (!problems.empty())
+          problems += "; ";
+        problems += problem;
+        ok = false;
+      }
+    }
+  }
+  if (!ok) {
+    warn_malformed(self, m, problems);
+    if (priv->run.malformed_policy == GST_KAFKA_SRC_MALFORMED_SKIP) {
+      store_offset(self, m->partition, m->offset + 1);
+      return GST_FLOW_OK;
+    }
+  }
+
+  if (info.eos) {
+    store_offset(self, m->partition, m->offset + 1);
+    if (priv->run.handle_eos_marker && at_partition_end(self, m)) {
+      GST_INFO_OBJECT(self,
+          "end-of-stream marker at partition %d offset %" G_GINT64_FORMAT,
+          m->partition, m->offset);
+      handled = Handled::EOS;
+      return GST_FLOW_OK;
+    }
+    GST_DEBUG_OBJECT(self,
+        "end-of-stream marker at offset %" G_GINT64_FORMAT
+        " followed by more messages: skipped",
+        m->offset);
+    priv->discont = true;
+    return GST_FLOW_OK;
+  }
+
+  GstFlowReturn ret = update_caps(self, m, info, header_caps);
+  if (ret != GST_FLOW_OK)
+    return ret;
+  if (header_caps && priv->caps == header_caps)
+    priv->caps_str.assign(info.caps, info.caps_len);
+
+  bool discont = priv->discont;
+  priv->discont = false;
+  if (info.has_session) {
+    if (priv->have_session && info.session != priv->session) {
+      GST_INFO_OBJECT(
+          self, "new producer session at offset %" G_GINT64_FORMAT, m->offset);
+      discont = true;
+    } else if (priv->have_session && info.has_seq
+               && info.seq != priv->seq + 1) {
+      GST_INFO_OBJECT(self,
+          "sequence gap at offset %" G_GINT64_FORMAT ": %" G_GUINT64_FORMAT
+          " after %" G_GUINT64_FORMAT,
+          m->offset, info.seq, priv->seq);
+      discont = true;
+    }
+    priv->have_session = true;
+    priv->session = info.session;
+    if (info.has_seq)
+      priv->seq = info.seq;
+  }
+
+  gint64 ts = rd_kafka_message_timestamp(m, nullptr);
+  if (priv->base_ts < 0 && ts >= 0)
+    priv->base_ts = ts;
+
+  /* Zero copy: the buffer owns the message from here on. */
+  GstBuffer *buf;
+  if (m->len > 0) {
+    buf = gst_buffer_new_wrapped_full(static_cast<GstMemoryFlags>(0),
+        m->payload, m->len, 0, m->len, msg.get(),
+        reinterpret_cast<GDestroyNotify>(rd_kafka_message_destroy));
+    GST_LOG_OBJECT(self,
+        "partition %d offset %" G_GINT64_FORMAT ": buffer %p "
+        "wraps payload %p (%" G_GSIZE_FORMAT " bytes)",
+        m->partition, m->offset, buf, m->payload, m->len);
+  } else {
+    buf = gst_buffer_new();
+  }
+
+  if (info.has_flags)
+    GST_BUFFER_FLAGS(buf) = info.flags & GST_KAFKA_BUFFER_FLAGS_MASK;
+  set_timestamps(self, buf, m, info, discont);
+  if (discont)
+    GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DISCONT);
+  GST_BUFFER_OFFSET(buf) = m->offset;
+  GST_BUFFER_OFFSET_END(buf) = m->offset + 1;
+
+  priv->messages++;
+  priv->bytes += m->len;
+  priv->pending = true;
+  priv->pending_partition = m->partition;
+  priv->pending_offset = m->offset;
+  if (m->len > 0)
+    msg.release();
+
+  *outbuf = buf;
+  handled = Handled::BUFFER;
+  return GST_FLOW_OK;
+}
+
+/* A message with an error code: an event of the consumer. */
+static GstFlowReturn
+handle_consumer_event(GstKafkaSrc *self, const rd_kafka_message_t *m)
+{
+  GstKafkaSrcPrivate *priv = self->priv;
+  std::string detail
+      = gstkafka::err_text(m->err) + ": " + rd_kafka_message_errstr(m);
+
+  switch (m->err) {
+  case RD_KAFKA_RESP_ERR__PARTITION_EOF: {
+    GST_DEBUG_OBJECT(self, "partition %d: end at offset %" G_GINT64_FORMAT,
+        m->partition, m->offset);
+    auto it = priv->parts.find(m->partition);
+    if (it != priv->parts.end()) {
+      it->second.at_eof = true;
+      if (priv->run.stop_at == GST_KAFKA_SRC_STOP_AT_END)
+        it->second.done = true;
+    }
+    clear_trouble(self);
+    update_lag(self, true);
+    return GST_FLOW_OK;
+  }
+  case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+  case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+  case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+    note_topic_trouble(self, detail);
+    return GST_FLOW_OK;
+  case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+  case RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED:
+    GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ,
+        ("Not allowed to read Kafka topic '%s'", priv->run.topic.c_str()),
+        ("%s", detail.c_str()));
+    return GST_FLOW_ERROR;
+  case RD_KAFKA_RESP_ERR__MAX_POLL_EXCEEDED:
+    GST_ELEMENT_WARNING(self, RESOURCE, READ,
+        ("The pipeline did not read Kafka topic '%s' for "
+         "max.poll.interval.ms: the consumer left its group and rejoins",
+            priv->run.topic.c_str()),
+        ("%s", detail.c_str()));
+    return GST_FLOW_OK;
+  default:
+    if (rd_kafka_fatal_error(priv->rk.get(), nullptr, 0)) {
+      GST_ELEMENT_ERROR(self, RESOURCE, READ,
+          ("Kafka consumer failed for topic '%s'", priv->run.topic.c_str()),
+          ("%s", detail.c_str()));
+      return GST_FLOW_ERROR;
+    }
+    GST_WARNING_OBJECT(self, "partition %d: %s", m->partition, detail.c_str());
+    return GST_FLOW_OK;
+  }
+}
+
+/* Whether every partition reached its stop-at limit. */
+static bool
+all_done(GstKafkaSrc *self)
+{
+  GstKafkaSrcPrivate *priv = self->priv;
+  const Run &run = priv->run;
+
+  if (run.stop_at == GST_KAFKA_SRC_STOP_AT_NEVER || priv->parts.empty())
+    return false;
+  gint64 now_ms = g_get_real_time() / 1000;
+  for (auto &it : priv->parts) {
+    const PartitionState &ps = it.second;
+    if (ps.done)
+      continue;
+    if (run.stop_at == GST_KAFKA_SRC_STOP_AT_TIMESTAMP && ps.at_eof
+        && now_ms >= run.stop_time)
+      continue;
+    return false;
+  }
+  return true;
+}
+
+/* Whether a message lies beyond its partition's stop-at limit. */
+static bool
+beyond_stop(GstKafkaSrc *self, const rd_kafka_message_t *m)
+{
+  GstKafkaSrcPrivate *priv = self->priv;
+  const Run &run = priv->run;
+  auto it = priv->parts.find(m->partition);
+  if (it == priv->parts.end())
+    return false;
+  PartitionState &ps = it->second;
+
+  ps.at_eof = false;
+  if (ps.done)
+    return true;
+  if (run.stop_at == GST_KAFKA_SRC_STOP_AT_END && ps.end >= 0
+      && m->offset >= ps.end)
+    ps.done = true;
+  else if (run.stop_at == GST_KAFKA_SRC_STOP_AT_TIMESTAMP
+           && rd_kafka_message_timestamp(m, nullptr) >= run.stop_time)
+    ps.done = true;
+  return ps.done;
+}
+
+static void
+after_message(GstKafkaSrc *self, const rd_kafka_message_t *m)
+{
+  GstKafkaSrcPrivate *priv = self->priv;
+  auto it = priv->parts.find(m->partition);
+  if (it == priv->parts.end())
+    return;
+  it->second.next = m->offset + 1;
+  if (priv->run.stop_at == GST_KAFKA_SRC_STOP_AT_END && it->second.end >= 0
+      && m->offset + 1 >= it->second.end)
+    it->second.done = true;
+  update_lag(self, false);
+}
+
+static GstFlowReturn
+finish(GstKafkaSrc *self)
+{
+  GST_INFO_OBJECT(self, "end of stream");
+  self->priv->eos = true;
+  commit_stored(self, CLOSE_TIMEOUT_MS, true);
+  return GST_FLOW_EOS;
+}
+
+static GstFlowReturn
+gst_kafka_src_create(GstPushSrc *psrc, GstBuffer **outbuf)
+{
+  GstKafkaSrc *self = GST_KAFKA_SRC(psrc);
+  GstKafkaSrcPrivate *priv = self->priv;
+  rd_kafka_t *rk = priv->rk.get();
+
+  /* GstBaseSrc calls create() again only after pushing the last buffer. */
+  store_pending(self);
+
+  for (;;) {
+    if (priv->flushing.load())
+      return GST_FLOW_FLUSHING;
+    if (!priv->fatal.empty()) {
+      GST_ELEMENT_ERROR(self, RESOURCE, READ,
+          ("Kafka consumer failed for topic '%s'", priv->run.topic.c_str()),
+          ("%s", priv->fatal.c_str()));
+      return GST_FLOW_ERROR;
+    }
+    if (priv->eos || all_done(self))
+      return finish(self);
+    GstFlowReturn ret = check_trouble_deadline(self);
+    if (ret != GST_FLOW_OK)
+      return ret;
+
+    int timeout = POLL_SLICE_MS;
+    if (!priv->run.subscribe && !priv->assigned && !assign_partitions(self))
+      timeout = RETRY_INTERVAL_MS;
+    if (priv->flushing.load())
+      return GST_FLOW_FLUSHING;
+
+    gstkafka::Message msg(rd_kafka_consumer_poll(rk, timeout));
+    if (!msg)
+      continue;
+    if (msg->err) {
+      ret = handle_consumer_event(self, msg.get());
+      if (ret != GST_FLOW_OK)
+        return ret;
+      continue;
+    }
+
+    clear_trouble(self);
+    if (beyond_stop(self, msg.get())) {
+      GST_DEBUG_OBJECT(self,
+          "partition %d offset %" G_GINT64_FORMAT " is past stop-at",
+          msg->partition, msg->offset);
+      continue;
+    }
+    const rd_kafka_message_t *m = msg.get();
+    gint32 partition = m->partition;
+    gint64 offset = m->offset;
+    Handled handled;
+    ret = handle_message(self, msg, outbuf, handled);
+    if (ret != GST_FLOW_OK)
+      return ret;
+    /* The message may belong to the buffer now: use our copies. */
+    rd_kafka_message_t copy = {};
+    copy.partition = partition;
+    copy.offset = offset;
+    after_message(self, &copy);
+    if (handled == Handled::EOS)
+      return finish(self);
+    if (handled == Handled::BUFFER)
+      return GST_FLOW_OK;
+  }
+}
+
+/* --- Negotiation, queries, seeking --------------------------------------- */
+
+/* Caps come from the messages: nothing to negotiate before the first. */
+static gboolean
+gst_kafka_src_negotiate(GstBaseSrc *)
+{
+  return TRUE;
+}
+
+static GstCaps *
+gst_kafka_src_get_caps(GstBaseSrc *bsrc, GstCaps *filter)
+{
+  GstKafkaSrc *self = GST_KAFKA_SRC(bsrc);
+  GstCaps *caps = gst_pad_get_current_caps(GST_BASE_SRC_PAD(bsrc));
+
+  if (!caps) {
+    GST_OBJECT_LOCK(self);
+    if (self->priv->settings.caps)
+      caps = gst_caps_ref(self->priv->settings.caps);
+    GST_OBJECT_UNLOCK(self);
+  }
+  if (!caps)
+    caps = gst_caps_new_any();
+  if (filter) {
+    GstCaps *tmp
+        = gst_caps_intersect_full(filter, caps, GST_CAPS_INTERSECT_FIRST);
+    gst_caps_unref(caps);
+    caps = tmp;
+  }
+  return caps;
+}
+
+static gboolean
+gst_kafka_src_query(GstBaseSrc *bsrc, GstQuery *query)
+{
+  GstKafkaSrc *self = GST_KAFKA_SRC(bsrc);
+
+  if (GST_QUERY_TYPE(query) == GST_QUERY_LATENCY) {
+    gboolean live = gst_base_src_is_live(bsrc);
+    GST_OBJECT_LOCK(self);
+    GstClockTime latency = self->priv->settings.latency * GST_MSECOND;
+    GST_OBJECT_UNLOCK(self);
+    gst_query_set_latency(query, live, live ? latency : 0, GST_CLOCK_TIME_NONE);
+    return TRUE;
+  }
+  return GST_BASE_SRC_CLASS(parent_class)->query(bsrc, query);
+}
+
+static gboolean
+gst_kafka_src_is_seekable(GstBaseSrc *)
+{
+  return TRUE;
+}
+
+static gboolean
+gst_kafka_src_do_seek(GstBaseSrc *bsrc, GstSegment *segment)
+{
+  GstKafkaSrc *self = GST_KAFKA_SRC(bsrc);
+  GstKafkaSrcPrivate *priv = self->priv;
+
+  if (segment->format != GST_FORMAT_TIME)
+    return FALSE;
+
+  /* Whether the last buffer got through the flush is unknown: it is not
+   * stored, so a restart delivers it again rather than lose it. */
+  priv->pending = false;
+  priv->need_anchor = true;
+  priv->seeked = true;
+  priv->seek_pos = segment->start;
+  priv->discont = true;
+  if (!priv->rk || priv->base_ts < 0)
+    return TRUE;
+
+  rd_kafka_topic_partition_list_t *assignment = nullptr;
+  rd_kafka_resp_err_t err = rd_kafka_assignment(priv->rk.get(), &assignment);
+  gstkafka::TopicPartitionList list(assignment);
+  if (err || !list || list->cnt == 0)
+    return err == RD_KAFKA_RESP_ERR_NO_ERROR;
+
+  gint64 target = priv->base_ts + gint64(segment->start / GST_MSECOND);
+  for (int i = 0; i < list->cnt; i++)
+    list->elems[i].offset = target;
+  err = rd_kafka_offsets_for_times(
+      priv->rk.get(), list.get(), LIST_OFFSETS_TIMEOUT_MS);
+  if (err) {
+    GST_ELEMENT_WARNING(self, RESOURCE, SEEK,
+        ("Could not look up the Kafka offsets of the seek position"),
+        ("%s", gstkafka::err_text(err).c_str()));
+    return FALSE;
+  }
+  for (int i = 0; i < list->cnt; i++) {
+    rd_kafka_topic_partition_t *e = &list->elems[i];
+    if (e->err || e->offset < 0)
+      e->offset = RD_KAFKA_OFFSET_END;
+    GST_DEBUG_OBJECT(self,
+        "seek %" GST_TIME_FORMAT ": partition %d to %" G_GINT64_FORMAT,
+        GST_TIME_ARGS(segment->start), e->partition, e->offset);
+    auto it = priv->parts.find(e->partition);
+    if (it != priv->parts.end()) {
+      it->second.done = false;
+      it->second.at_eof = false;
+    }
+  }
+  gstkafka::Error error(rd_kafka_seek_partitions(
+      priv->rk.get(), list.get(), LIST_OFFSETS_TIMEOUT_MS));
+  if (error) {
+    GST_ELEMENT_WARNING(self, RESOURCE, SEEK, ("Kafka seek failed"),
+        ("%s", rd_kafka_error_string(error.get())));
+    return FALSE;
+  }
+  priv->eos = false;
+  return TRUE;
+}
+
+/* --- GObject ------------------------------------------------------------- */
+
+static void
+gst_kafka_src_finalize(GObject *object)
+{
+  GstKafkaSrc *self = GST_KAFKA_SRC(object);
+
+  delete self->priv;
+  G_OBJECT_CLASS(parent_class)->finalize(object);
+}
+
+static void
+gst_kafka_src_class_init(GstKafkaSrcClass *klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS(klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS(klass);
+  GstBaseSrcClass *basesrc_class = GST_BASE_SRC_CLASS(klass);
+  GstPushSrcClass *pushsrc_class = GST_PUSH_SRC_CLASS(klass);
+  auto rw = static_cast<GParamFlags>(
+      G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
+  auto ro = static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  GST_DEBUG_CATEGORY_INIT(
+      gst_kafka_src_debug, "kafkasrc", 0, "Apache Kafka consumer source");
+
+  gobject_class->set_property = gst_kafka_src_set_property;
+  gobject_class->get_property = gst_kafka_src_get_property;
+  gobject_class->finalize = gst_kafka_src_finalize;
+
+  /**
+   * GstKafkaSrc:brokers:
+   *
+   * Bootstrap servers, "host:port[,host:port...]" (librdkafka's
+   * `bootstrap.servers`). A `bootstrap.servers` in #GstKafkaSrc:config-file
+   * or #GstKafkaSrc:config takes precedence.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_BROKERS,
+      g_param_spec_string("brokers", "Brokers",
+          "Kafka bootstrap servers, host:port[,host:port...]",
+          GST_KAFKA_DEFAULT_BROKERS, rw));
+
+  /**
+   * GstKafkaSrc:topic:
+   *
+   * The topic to read. Required. If it does not exist yet, kafkasrc posts a
+   * warning and waits for it.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_TOPIC,
+      g_param_spec_string(
+          "topic", "Topic", "Kafka topic to read", DEFAULT_TOPIC, rw));
+
+  /**
+   * GstKafkaSrc:group-id:
+   *
+   * Consumer group. Members of one group share the topic's partitions and
+   * the group keeps the committed offsets, so a restarted element resumes
+   * where it stopped. Unset: a private group that reads every partition and
+   * commits nothing.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_GROUP_ID,
+      g_param_spec_string("group-id", "Group id",
+          "Kafka consumer group (committed offsets, shared partitions); "
+          "unset: a private group that commits nothing",
+          DEFAULT_GROUP_ID, rw));
+
+  /**
+   * GstKafkaSrc:partition:
+   *
+   * Read only this partition (assigned directly, without group
+   * membership; offsets are still committed to #GstKafkaSrc:group-id when
+   * it is set). -1: every partition, or the group's share of them.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_PARTITION,
+      g_param_spec_int("partition", "Partition",
+          "Partition to read, -1 for all (or the group's share)", -1,
+          G_MAXINT32, DEFAULT_PARTITION, rw));
+
+  /**
+   * GstKafkaSrc:config:
+   *
+   * librdkafka settings as a structure whose name is ignored, e.g.
+   * `"kafka, fetch.wait.max.ms=100, security.protocol=SASL_SSL"`. Applied
+   * after #GstKafkaSrc:config-file. An unknown key or a bad value fails the
+   * change to PAUSED with an error naming it. Secret values read back as
+   * `****`.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_CONFIG,
+      g_param_spec_boxed("config", "Config",
+          "librdkafka settings as a structure, e.g. \"kafka, "
+          "fetch.wait.max.ms=100\"; override config-file and the defaults",
+          GST_TYPE_STRUCTURE, rw));
+
+  /**
+   * GstKafkaSrc:config-file:
+   *
+   * A librdkafka/Java-style properties file (`key=value` lines, `#`
+   * comments, like `kcat -F`), applied before #GstKafkaSrc:config.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_CONFIG_FILE,
+      g_param_spec_string("config-file", "Config file",
+          "Path of a librdkafka/Java-style properties file (key=value lines, "
+          "like kcat -F)",
+          nullptr, rw));
+
+  /**
+   * GstKafkaSrc:start-from:
+   *
+   * Where to start reading each partition the first time the element gets
+   * it. `committed` (default) resumes after the group's committed offset
+   * and starts at the earliest message when the group has none (or
+   * without a group), so a viewer started after the producer finished sees
+   * the whole stream. With a group, partitions that come back to the
+   * element in a later rebalance always resume from the committed offset.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_START_FROM,
+      g_param_spec_enum("start-from", "Start from",
+          "Where to start reading each partition",
+          GST_TYPE_KAFKA_SRC_START_FROM, DEFAULT_START_FROM, rw));
+
+  /**
+   * GstKafkaSrc:start-offset:
+   *
+   * With `start-from=offset`: the offset to start at in every partition;
+   * negative: that many messages before the end. An offset outside the
+   * partition starts at the earliest message (`auto.offset.reset`).
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_START_OFFSET,
+      g_param_spec_int64("start-offset", "Start offset",
+          "With start-from=offset: the offset to start at; negative: that "
+          "many messages before the end",
+          G_MININT64 / 2, G_MAXINT64, DEFAULT_START_OFFSET, rw));
+
+  /**
+   * GstKafkaSrc:start-time:
+   *
+   * With `start-from=timestamp`: milliseconds since the epoch; each
+   * partition starts at its first message with a timestamp at or after it
+   * (Kafka's offsetsForTimes), or with the next message when there is none.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_START_TIME,
+      g_param_spec_int64("start-time", "Start time",
+          "With start-from=timestamp: milliseconds since the epoch", 0,
+          G_MAXINT64, DEFAULT_START_TIME, rw));
+
+  /**
+   * GstKafkaSrc:stop-at:
+   *
+   * `never` (default): wait for new messages forever. `end`: EOS once every
+   * partition reached the end offset it had when the element got it (for
+   * replays of a finished recording). `timestamp`: EOS once every partition
+   * reached a message at or after #GstKafkaSrc:stop-time (not delivered),
+   * or its end when the wall clock is past stop-time.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_STOP_AT,
+      g_param_spec_enum("stop-at", "Stop at", "When to send EOS on its own",
+          GST_TYPE_KAFKA_SRC_STOP_AT, DEFAULT_STOP_AT, rw));
+
+  /**
+   * GstKafkaSrc:stop-time:
+   *
+   * With `stop-at=timestamp`: milliseconds since the epoch.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_STOP_TIME,
+      g_param_spec_int64("stop-time", "Stop time",
+          "With stop-at=timestamp: milliseconds since the epoch", 0, G_MAXINT64,
+          DEFAULT_STOP_TIME, rw));
+
+  /**
+   * GstKafkaSrc:caps:
+   *
+   * Caps of messages that carry no gst.caps header (messages of other
+   * clients). Unset: the caps GStreamer's typefinders recognise in the
+   * first such payload (image/png for PNG files, ...).
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_CAPS,
+      g_param_spec_boxed("caps", "Caps",
+          "Caps of messages without a gst.caps header (unset: typefind the "
+          "first payload)",
+          GST_TYPE_CAPS, rw));
+
+  /**
+   * GstKafkaSrc:is-live:
+   *
+   * Live (default): buffers are timestamped against the running time at
+   * which the first one arrived, and the element produces nothing in
+   * PAUSED. Not live: timestamps start at 0 and the pipeline runs as fast as
+   * the sinks allow (with sync=false, as fast as Kafka delivers).
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_IS_LIVE,
+      g_param_spec_boolean(
+          "is-live", "Is live", "Act as a live source", DEFAULT_IS_LIVE, rw));
+
+  /**
+   * GstKafkaSrc:handle-eos-marker:
+   *
+   * Send EOS at a producer's end-of-stream marker message (kafkasink
+   * `eos-marker=true`) when it is the last message of its partition. A
+   * marker followed by more messages (a later producer run) is skipped and
+   * the next buffer is DISCONT. FALSE: skip every marker and keep waiting.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_HANDLE_EOS_MARKER,
+      g_param_spec_boolean("handle-eos-marker", "Handle EOS marker",
+          "Send EOS at a producer's end-of-stream marker when nothing "
+          "follows it in the topic",
+          DEFAULT_HANDLE_EOS_MARKER, rw));
+
+  /**
+   * GstKafkaSrc:malformed-policy:
+   *
+   * What to do with a message whose gst.* headers are malformed (caps that
+   * do not parse, a timestamp of the wrong size, a repeated header). A
+   * warning naming the topic, partition, offset and problem is posted for
+   * each kind of problem either way.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_MALFORMED_POLICY,
+      g_param_spec_enum("malformed-policy", "Malformed policy",
+          "What to do with messages whose gst.* headers are malformed",
+          GST_TYPE_KAFKA_SRC_MALFORMED_POLICY, DEFAULT_MALFORMED_POLICY, rw));
+
+  /**
+   * GstKafkaSrc:timeout:
+   *
+   * Seconds of unreachable brokers or missing topic after which kafkasrc
+   * posts an error instead of waiting on; 0 (default): wait forever.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_TIMEOUT,
+      g_param_spec_uint("timeout", "Timeout",
+          "Seconds without brokers or topic before an error (0 = wait "
+          "forever)",
+          0, G_MAXUINT, DEFAULT_TIMEOUT, rw));
+
+  /**
+   * GstKafkaSrc:latency:
+   *
+   * Latency reported when live, in milliseconds: how much later than the
+   * first buffer's arrival a later buffer may arrive and still be in time
+   * for a synchronising sink.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_LATENCY,
+      g_param_spec_uint("latency", "Latency",
+          "Latency when live, in milliseconds (absorbs the network's jitter)",
+          0, G_MAXUINT, DEFAULT_LATENCY, rw));
+
+  /**
+   * GstKafkaSrc:stats-interval:
+   *
+   * Post a `kafkasrc-stats` element message every that many milliseconds
+   * (librdkafka's `statistics.interval.ms`), with the fields of
+   * #GstKafkaSrc:stats and librdkafka's statistics JSON in `librdkafka`.
+   * 0 (default): none.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_STATS_INTERVAL,
+      g_param_spec_uint("stats-interval", "Statistics interval",
+          "Milliseconds between kafkasrc-stats bus messages (0 = none)", 0,
+          G_MAXINT, DEFAULT_STATS_INTERVAL, rw));
+
+  /**
+   * GstKafkaSrc:messages:
+   *
+   * Messages delivered downstream since the element started.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_MESSAGES,
+      g_param_spec_uint64("messages", "Messages",
+          "Messages delivered since start", 0, G_MAXUINT64, 0, ro));
+
+  /**
+   * GstKafkaSrc:bytes:
+   *
+   * Payload bytes delivered downstream since the element started.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_BYTES,
+      g_param_spec_uint64("bytes", "Bytes",
+          "Payload bytes delivered since start", 0, G_MAXUINT64, 0, ro));
+
+  /**
+   * GstKafkaSrc:consumer-lag:
+   *
+   * Messages between the last delivered one and the end of the assigned
+   * partitions, summed; -1 before the first message.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_CONSUMER_LAG,
+      g_param_spec_int64("consumer-lag", "Consumer lag",
+          "Messages not yet delivered in the assigned partitions (-1 = "
+          "unknown)",
+          -1, G_MAXINT64, -1, ro));
+
+  /**
+   * GstKafkaSrc:stats:
+   *
+   * The statistics in one `GstKafkaSrcStats` structure: `messages`,
+   * `bytes`, `consumer-lag`.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_STATS,
+      g_param_spec_boxed("stats", "Statistics",
+          "messages, bytes and consumer-lag in one structure",
+          GST_TYPE_STRUCTURE, ro));
+
+  gst_element_class_add_static_pad_template(element_class, &src_template);
+  gst_element_class_set_static_metadata(element_class, "Kafka source",
+      "Source/Network",
+      "Reads messages of an Apache Kafka topic as buffers, restoring the "
+      "caps and timestamps written by kafkasink",
+      "gst-kafka developers");
+
+  basesrc_class->start = GST_DEBUG_FUNCPTR(gst_kafka_src_start);
+  basesrc_class->stop = GST_DEBUG_FUNCPTR(gst_kafka_src_stop);
+  basesrc_class->unlock = GST_DEBUG_FUNCPTR(gst_kafka_src_unlock);
+  basesrc_class->unlock_stop = GST_DEBUG_FUNCPTR(gst_kafka_src_unlock_stop);
+  basesrc_class->negotiate = GST_DEBUG_FUNCPTR(gst_kafka_src_negotiate);
+  basesrc_class->get_caps = GST_DEBUG_FUNCPTR(gst_kafka_src_get_caps);
+  basesrc_class->query = GST_DEBUG_FUNCPTR(gst_kafka_src_query);
+  basesrc_class->is_seekable = GST_DEBUG_FUNCPTR(gst_kafka_src_is_seekable);
+  basesrc_class->do_seek = GST_DEBUG_FUNCPTR(gst_kafka_src_do_seek);
+  pushsrc_class->create = GST_DEBUG_FUNCPTR(gst_kafka_src_create);
+
+  gst_type_mark_as_plugin_api(
+      GST_TYPE_KAFKA_SRC_START_FROM, static_cast<GstPluginAPIFlags>(0));
+  gst_type_mark_as_plugin_api(
+      GST_TYPE_KAFKA_SRC_STOP_AT, static_cast<GstPluginAPIFlags>(0));
+  gst_type_mark_as_plugin_api(
+      GST_TYPE_KAFKA_SRC_MALFORMED_POLICY, static_cast<GstPluginAPIFlags>(0));
+}
+
+static void
+gst_kafka_src_init(GstKafkaSrc *self)
+{
+  self->priv = new GstKafkaSrcPrivate();
+  gst_base_src_set_format(GST_BASE_SRC(self), GST_FORMAT_TIME);
+  gst_base_src_set_live(GST_BASE_SRC(self), DEFAULT_IS_LIVE);
 }
