@@ -81,6 +81,9 @@ GST_DEBUG_CATEGORY_STATIC(gst_kafka_sink_debug);
  * messages at once, and nothing can wake it up. */
 #define FLUSH_SLICE_MS 50
 
+/* Bound of the metadata request that explains a flush timeout. */
+#define METADATA_TIMEOUT_MS 2000
+
 /* Longest time between two messages that carry the caps. */
 #define CAPS_INTERVAL_US G_USEC_PER_SEC
 
@@ -427,6 +430,11 @@ post_delivery_error(
             msg->size, s.topic.c_str()),
         ("partition %d: %s", partition, why.c_str()));
     break;
+  case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
+        ("Kafka topic '%s' has no partition %d", s.topic.c_str(), s.partition),
+        ("%s", why.c_str()));
+    break;
   case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
     GST_ELEMENT_ERROR(self, RESOURCE, WRITE,
         ("Could not deliver to Kafka topic '%s' partition %d within "
@@ -677,8 +685,10 @@ gst_kafka_sink_start(GstBaseSink *bsink)
   if (config)
     gst_structure_free(config);
   if (!conf) {
-    GST_ELEMENT_ERROR(
-        self, RESOURCE, SETTINGS, ("%s", error->message), (nullptr));
+    /* Keeps conf_new()'s error code: OPEN_READ for an unreadable file. */
+    gst_element_message_full(GST_ELEMENT(self), GST_MESSAGE_ERROR,
+        error->domain, error->code, g_strdup(error->message), nullptr, __FILE__,
+        GST_FUNCTION, __LINE__);
     g_error_free(error);
     return FALSE;
   }
@@ -738,12 +748,20 @@ gst_kafka_sink_start(GstBaseSink *bsink)
   return TRUE;
 }
 
+enum FlushFlags
+{
+  /* unlock() cuts the wait short. */
+  FLUSH_INTERRUPTIBLE = 1 << 0,
+  /* An element error ends the wait: what is left will not be delivered. */
+  FLUSH_UNTIL_ERROR = 1 << 1,
+};
+
 /* Waits until every message handed to librdkafka has its delivery report,
  * for at most @timeout_ms (0: no bound but message.timeout.ms). Returns the
  * number still outstanding; sets @interrupted when unlock() cut it short. */
 static guint64
 flush_messages(
-    GstKafkaSink *self, guint timeout_ms, bool interruptible, bool *interrupted)
+    GstKafkaSink *self, guint timeout_ms, int flags, bool *interrupted)
 {
   GstKafkaSinkPrivate *priv = self->priv;
   gint64 deadline = g_get_monotonic_time() + gint64(timeout_ms) * 1000;
@@ -753,10 +771,12 @@ flush_messages(
       std::lock_guard<std::mutex> lk(priv->lock);
       if (priv->stats.messages_queued == 0)
         return 0;
-      if (interruptible && priv->unlocking) {
+      if ((flags & FLUSH_INTERRUPTIBLE) && priv->unlocking) {
         *interrupted = true;
         return priv->stats.messages_queued;
       }
+      if ((flags & FLUSH_UNTIL_ERROR) && priv->failed)
+        return priv->stats.messages_queued;
       if (timeout_ms && g_get_monotonic_time() >= deadline)
         return priv->stats.messages_queued;
     }
@@ -771,23 +791,94 @@ flush_messages(
   }
 }
 
+/* Whether the broker says the topic does not exist: librdkafka only fails
+ * messages for it after topic.metadata.propagation.max.ms. */
+static bool
+topic_is_missing(GstKafkaSink *self)
+{
+  GstKafkaSinkPrivate *priv = self->priv;
+  const rd_kafka_metadata_t *md = nullptr;
+  if (rd_kafka_metadata(
+          priv->producer.get(), 0, priv->rkt, &md, METADATA_TIMEOUT_MS)
+      != RD_KAFKA_RESP_ERR_NO_ERROR)
+    return false;
+  bool missing
+      = md->topic_cnt == 1
+        && (md->topics[0].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART
+            || md->topics[0].err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC);
+  rd_kafka_metadata_destroy(md);
+  return missing;
+}
+
 static void
 report_undelivered(GstKafkaSink *self, guint64 count, bool already_failed)
 {
-  const Session &s = self->priv->session;
+  GstKafkaSinkPrivate *priv = self->priv;
+  const Session &s = priv->session;
   if (already_failed) {
     GST_ELEMENT_WARNING(self, RESOURCE, WRITE,
         ("%" G_GUINT64_FORMAT " messages to Kafka topic '%s' were not "
          "delivered and are discarded",
             count, s.topic.c_str()),
         (nullptr));
-  } else {
-    GST_ELEMENT_ERROR(self, RESOURCE, WRITE,
-        ("%" G_GUINT64_FORMAT " messages could not be delivered to Kafka "
-         "topic '%s' within flush-timeout (%u ms) and are discarded",
-            count, s.topic.c_str(), s.flush_timeout),
-        ("brokers: %s", s.brokers.c_str()));
+    return;
   }
+
+  bool broker_down;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    broker_down = priv->broker_down_warned;
+  }
+  if (!broker_down && topic_is_missing(self)) {
+    GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND,
+        ("Kafka topic '%s' does not exist and the broker did not create it "
+         "(broker auto.create.topics.enable is off, or "
+         "allow.auto.create.topics=false): create the topic first; "
+         "%" G_GUINT64_FORMAT " messages are discarded",
+            s.topic.c_str(), count),
+        ("brokers: %s", s.brokers.c_str()));
+    return;
+  }
+  GST_ELEMENT_ERROR(self, RESOURCE, WRITE,
+      ("%" G_GUINT64_FORMAT " messages could not be delivered to Kafka "
+       "topic '%s' within flush-timeout (%u ms) and are discarded%s",
+          count, s.topic.c_str(), s.flush_timeout,
+          broker_down ? ": no Kafka broker could be reached" : ""),
+      ("brokers: %s", s.brokers.c_str()));
+}
+
+/* Waits up to flush-timeout for the outstanding messages, then discards and
+ * reports whatever is left. The streaming thread is stopped. */
+static void
+finish_outstanding(GstKafkaSink *self)
+{
+  GstKafkaSinkPrivate *priv = self->priv;
+  bool failed;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    failed = priv->failed;
+  }
+
+  /* After an error there is no point in waiting: whatever is left goes. */
+  bool unused = false;
+  guint64 left = flush_messages(self, failed ? 1 : priv->session.flush_timeout,
+      FLUSH_UNTIL_ERROR, &unused);
+  if (left == 0)
+    return;
+
+  GST_INFO_OBJECT(self, "purging %" G_GUINT64_FORMAT " messages", left);
+  rd_kafka_purge(
+      priv->producer.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+  guint64 stuck = flush_messages(self, PURGE_WAIT_MS, 0, &unused);
+  if (stuck)
+    GST_ERROR_OBJECT(self,
+        "%" G_GUINT64_FORMAT " purged messages got no delivery report", stuck);
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    failed = priv->failed;
+    priv->failed = true;
+  }
+  report_undelivered(self, left, failed);
 }
 
 static gboolean
@@ -799,27 +890,7 @@ gst_kafka_sink_stop(GstBaseSink *bsink)
   if (!priv->producer)
     return TRUE;
 
-  bool failed;
-  {
-    std::lock_guard<std::mutex> lk(priv->lock);
-    failed = priv->failed;
-  }
-
-  /* After an error there is no point in waiting: whatever is left goes. */
-  bool unused = false;
-  guint64 left = flush_messages(
-      self, failed ? 1 : priv->session.flush_timeout, false, &unused);
-  if (left > 0) {
-    GST_INFO_OBJECT(self, "purging %" G_GUINT64_FORMAT " messages", left);
-    rd_kafka_purge(priv->producer.get(),
-        RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-    guint64 stuck = flush_messages(self, PURGE_WAIT_MS, false, &unused);
-    if (stuck)
-      GST_ERROR_OBJECT(self,
-          "%" G_GUINT64_FORMAT " purged messages got no delivery report",
-          stuck);
-    report_undelivered(self, left, failed);
-  }
+  finish_outstanding(self);
 
   {
     std::lock_guard<std::mutex> lk(priv->lock);
@@ -1114,20 +1185,22 @@ handle_eos(GstKafkaSink *self)
     return FALSE;
 
   bool interrupted = false;
-  guint64 left
-      = flush_messages(self, priv->session.flush_timeout, true, &interrupted);
+  guint64 left = flush_messages(self, priv->session.flush_timeout,
+      FLUSH_INTERRUPTIBLE | FLUSH_UNTIL_ERROR, &interrupted);
   if (interrupted) {
     GST_DEBUG_OBJECT(self, "flush at EOS interrupted");
     return FALSE;
   }
   if (left > 0) {
-    bool already_failed;
     {
       std::lock_guard<std::mutex> lk(priv->lock);
-      already_failed = priv->failed;
+      /* The error is on the bus; stop() discards the rest. */
+      if (priv->failed)
+        return FALSE;
       priv->failed = true;
     }
-    report_undelivered(self, left, already_failed);
+    priv->cond.notify_all();
+    report_undelivered(self, left, false);
     return FALSE;
   }
 
@@ -1156,6 +1229,36 @@ gst_kafka_sink_event(GstBaseSink *bsink, GstEvent *event)
     break;
   }
   return GST_BASE_SINK_CLASS(parent_class)->event(bsink, event);
+}
+
+static GstStateChangeReturn
+gst_kafka_sink_change_state(GstElement *element, GstStateChange transition)
+{
+  GstKafkaSink *self = GST_KAFKA_SINK(element);
+  GstKafkaSinkPrivate *priv = self->priv;
+
+  if (transition == GST_STATE_CHANGE_READY_TO_PAUSED) {
+    /* A new stream: its running time, its caps. */
+    priv->caps_pending = true;
+    priv->caps_sent_at = 0;
+    priv->wallclock_anchor = GST_CLOCK_TIME_NONE;
+    /* A delivery error does not outlive the stream, a fatal one does. */
+    char fatal[256];
+    std::lock_guard<std::mutex> lk(priv->lock);
+    if (priv->producer
+        && rd_kafka_fatal_error(priv->producer.get(), fatal, sizeof(fatal))
+               == RD_KAFKA_RESP_ERR_NO_ERROR)
+      priv->failed = false;
+  }
+
+  GstStateChangeReturn ret
+      = GST_ELEMENT_CLASS(parent_class)->change_state(element, transition);
+
+  /* GstBaseSink stops only at NULL: READY already means every message is
+   * delivered or reported. */
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY && priv->producer)
+    finish_outstanding(self);
+  return ret;
 }
 
 /* --- GObject ------------------------------------------------------------- */
@@ -1444,6 +1547,8 @@ gst_kafka_sink_class_init(GstKafkaSinkClass *klass)
       "Produces every buffer as a message to an Apache Kafka "
       "topic",
       "gst-kafka developers");
+
+  element_class->change_state = GST_DEBUG_FUNCPTR(gst_kafka_sink_change_state);
 
   basesink_class->start = GST_DEBUG_FUNCPTR(gst_kafka_sink_start);
   basesink_class->stop = GST_DEBUG_FUNCPTR(gst_kafka_sink_stop);
