@@ -66,7 +66,7 @@
 #include <thread>
 #include <vector>
 
-GST_DEBUG_CATEGORY_STATIC(gst_kafka_sink_debug);
+GST_DEBUG_CATEGORY_STATIC (gst_kafka_sink_debug);
 #define GST_CAT_DEFAULT gst_kafka_sink_debug
 
 #define DEFAULT_TOPIC nullptr
@@ -116,7 +116,7 @@ enum
 /* Properties, guarded by GST_OBJECT_LOCK; start() takes a copy. */
 struct Settings
 {
-  gchar *brokers = g_strdup(GST_KAFKA_DEFAULT_BROKERS);
+  gchar *brokers = g_strdup (GST_KAFKA_DEFAULT_BROKERS);
   gchar *topic = nullptr;
   gchar *key = nullptr;
   gint partition = DEFAULT_PARTITION;
@@ -126,17 +126,17 @@ struct Settings
   guint flush_timeout = DEFAULT_FLUSH_TIMEOUT;
   gboolean eos_marker = DEFAULT_EOS_MARKER;
 
-  Settings() = default;
-  Settings(const Settings &) = delete;
-  Settings &operator=(const Settings &) = delete;
-  ~Settings()
+  Settings () = default;
+  Settings (const Settings &) = delete;
+  Settings &operator= (const Settings &) = delete;
+  ~Settings ()
   {
-    g_free(brokers);
-    g_free(topic);
-    g_free(key);
-    g_free(config_file);
+    g_free (brokers);
+    g_free (topic);
+    g_free (key);
+    g_free (config_file);
     if (config)
-      gst_structure_free(config);
+      gst_structure_free (config);
   }
 };
 
@@ -175,14 +175,15 @@ struct SinkMessage
   GstBuffer *buffer = nullptr;
   GstMapInfo map = GST_MAP_INFO_INIT;
   gsize size = 0;
+  /* Monotonic time of the hand-over to librdkafka. */
   gint64 produced_at = 0;
   bool eos_marker = false;
 
-  ~SinkMessage()
+  ~SinkMessage ()
   {
     if (buffer) {
-      gst_buffer_unmap(buffer, &map);
-      gst_buffer_unref(buffer);
+      gst_buffer_unmap (buffer, &map);
+      gst_buffer_unref (buffer);
     }
   }
 };
@@ -229,16 +230,16 @@ struct _GstKafkaSink
   GstKafkaSinkPrivate *priv;
 };
 
-static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
-    "sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
+static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
+    GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
 
 #define gst_kafka_sink_parent_class parent_class
-G_DEFINE_TYPE(GstKafkaSink, gst_kafka_sink, GST_TYPE_BASE_SINK);
-GST_ELEMENT_REGISTER_DEFINE_WITH_CODE(kafkasink, "kafkasink", GST_RANK_NONE,
-    GST_TYPE_KAFKA_SINK, kafka_element_init(plugin));
+G_DEFINE_TYPE (GstKafkaSink, gst_kafka_sink, GST_TYPE_BASE_SINK);
+GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (kafkasink, "kafkasink", GST_RANK_NONE,
+    GST_TYPE_KAFKA_SINK, kafka_element_init (plugin));
 
 GType
-gst_kafka_sink_queue_full_policy_get_type(void)
+gst_kafka_sink_queue_full_policy_get_type (void)
 {
   static gsize type = 0;
   static const GEnumValue values[] = {
@@ -248,9 +249,9 @@ gst_kafka_sink_queue_full_policy_get_type(void)
           "Drop the buffer and count it in messages-dropped", "drop"},
       {0, nullptr, nullptr},
   };
-  if (g_once_init_enter(&type)) {
-    GType t = g_enum_register_static("GstKafkaSinkQueueFullPolicy", values);
-    g_once_init_leave(&type, t);
+  if (g_once_init_enter (&type)) {
+    GType t = g_enum_register_static ("GstKafkaSinkQueueFullPolicy", values);
+    g_once_init_leave (&type, t);
   }
   return type;
 }
@@ -258,11 +259,11 @@ gst_kafka_sink_queue_full_policy_get_type(void)
 /* --- Properties ---------------------------------------------------------- */
 
 static GstStructure *
-stats_structure(GstKafkaSink *self)
+stats_structure (GstKafkaSink *self)
 {
-  std::lock_guard<std::mutex> lk(self->priv->lock);
+  std::lock_guard<std::mutex> lk (self->priv->lock);
   const Stats &s = self->priv->stats;
-  return gst_structure_new("GstKafkaSinkStats", "messages-queued",
+  return gst_structure_new ("GstKafkaSinkStats", "messages-queued",
       G_TYPE_UINT64, s.messages_queued, "bytes-queued", G_TYPE_UINT64,
       s.bytes_queued, "messages-delivered", G_TYPE_UINT64, s.messages_delivered,
       "bytes-delivered", G_TYPE_UINT64, s.bytes_delivered, "messages-failed",
@@ -272,60 +273,60 @@ stats_structure(GstKafkaSink *self)
 }
 
 static void
-gst_kafka_sink_set_property(
-    GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec)
+gst_kafka_sink_set_property (GObject *object, guint prop_id,
+    const GValue *value, GParamSpec *pspec)
 {
-  GstKafkaSink *self = GST_KAFKA_SINK(object);
+  GstKafkaSink *self = GST_KAFKA_SINK (object);
   Settings &s = self->priv->settings;
 
-  GST_OBJECT_LOCK(self);
+  GST_OBJECT_LOCK (self);
   switch (prop_id) {
   case PROP_BROKERS:
-    g_free(s.brokers);
-    s.brokers = g_value_dup_string(value);
+    g_free (s.brokers);
+    s.brokers = g_value_dup_string (value);
     break;
   case PROP_TOPIC:
-    g_free(s.topic);
-    s.topic = g_value_dup_string(value);
+    g_free (s.topic);
+    s.topic = g_value_dup_string (value);
     break;
   case PROP_KEY:
-    g_free(s.key);
-    s.key = g_value_dup_string(value);
+    g_free (s.key);
+    s.key = g_value_dup_string (value);
     break;
   case PROP_PARTITION:
-    s.partition = g_value_get_int(value);
+    s.partition = g_value_get_int (value);
     break;
   case PROP_CONFIG:
     if (s.config)
-      gst_structure_free(s.config);
-    s.config = static_cast<GstStructure *>(g_value_dup_boxed(value));
+      gst_structure_free (s.config);
+    s.config = static_cast<GstStructure *> (g_value_dup_boxed (value));
     break;
   case PROP_CONFIG_FILE:
-    g_free(s.config_file);
-    s.config_file = g_value_dup_string(value);
+    g_free (s.config_file);
+    s.config_file = g_value_dup_string (value);
     break;
   case PROP_QUEUE_FULL_POLICY:
-    s.queue_full_policy
-        = static_cast<GstKafkaSinkQueueFullPolicy>(g_value_get_enum(value));
+    s.queue_full_policy = static_cast<GstKafkaSinkQueueFullPolicy> (
+        g_value_get_enum (value));
     break;
   case PROP_FLUSH_TIMEOUT:
-    s.flush_timeout = g_value_get_uint(value);
+    s.flush_timeout = g_value_get_uint (value);
     break;
   case PROP_EOS_MARKER:
-    s.eos_marker = g_value_get_boolean(value);
+    s.eos_marker = g_value_get_boolean (value);
     break;
   default:
-    G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+    G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     break;
   }
-  GST_OBJECT_UNLOCK(self);
+  GST_OBJECT_UNLOCK (self);
 }
 
 static void
-gst_kafka_sink_get_property(
-    GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+gst_kafka_sink_get_property (GObject *object, guint prop_id, GValue *value,
+    GParamSpec *pspec)
 {
-  GstKafkaSink *self = GST_KAFKA_SINK(object);
+  GstKafkaSink *self = GST_KAFKA_SINK (object);
   GstKafkaSinkPrivate *priv = self->priv;
   Settings &s = priv->settings;
 
@@ -337,7 +338,7 @@ gst_kafka_sink_get_property(
   case PROP_MESSAGES_FAILED:
   case PROP_MESSAGES_DROPPED:
   case PROP_LAST_DELIVERY_LATENCY: {
-    std::lock_guard<std::mutex> lk(priv->lock);
+    std::lock_guard<std::mutex> lk (priv->lock);
     const Stats &st = priv->stats;
     guint64 v = 0;
     if (prop_id == PROP_MESSAGES_QUEUED)
@@ -354,100 +355,100 @@ gst_kafka_sink_get_property(
       v = st.messages_dropped;
     else
       v = st.last_delivery_latency;
-    g_value_set_uint64(value, v);
+    g_value_set_uint64 (value, v);
     return;
   }
   case PROP_STATS:
-    g_value_take_boxed(value, stats_structure(self));
+    g_value_take_boxed (value, stats_structure (self));
     return;
   default:
     break;
   }
 
-  GST_OBJECT_LOCK(self);
+  GST_OBJECT_LOCK (self);
   switch (prop_id) {
   case PROP_BROKERS:
-    g_value_set_string(value, s.brokers);
+    g_value_set_string (value, s.brokers);
     break;
   case PROP_TOPIC:
-    g_value_set_string(value, s.topic);
+    g_value_set_string (value, s.topic);
     break;
   case PROP_KEY:
-    g_value_set_string(value, s.key);
+    g_value_set_string (value, s.key);
     break;
   case PROP_PARTITION:
-    g_value_set_int(value, s.partition);
+    g_value_set_int (value, s.partition);
     break;
   case PROP_CONFIG:
-    g_value_take_boxed(value, gstkafka::conf_redact(s.config));
+    g_value_take_boxed (value, gstkafka::conf_redact (s.config));
     break;
   case PROP_CONFIG_FILE:
-    g_value_set_string(value, s.config_file);
+    g_value_set_string (value, s.config_file);
     break;
   case PROP_QUEUE_FULL_POLICY:
-    g_value_set_enum(value, s.queue_full_policy);
+    g_value_set_enum (value, s.queue_full_policy);
     break;
   case PROP_FLUSH_TIMEOUT:
-    g_value_set_uint(value, s.flush_timeout);
+    g_value_set_uint (value, s.flush_timeout);
     break;
   case PROP_EOS_MARKER:
-    g_value_set_boolean(value, s.eos_marker);
+    g_value_set_boolean (value, s.eos_marker);
     break;
   default:
-    G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+    G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     break;
   }
-  GST_OBJECT_UNLOCK(self);
+  GST_OBJECT_UNLOCK (self);
 }
 
 /* --- Delivery reports ---------------------------------------------------- */
 
 static void
-post_delivery_error(
-    GstKafkaSink *self, const rd_kafka_message_t *m, const SinkMessage *msg)
+post_delivery_error (GstKafkaSink *self, const rd_kafka_message_t *m,
+    const SinkMessage *msg)
 {
   const Session &s = self->priv->session;
   rd_kafka_resp_err_t err = m->err;
-  std::string why = gstkafka::err_text(err);
+  std::string why = gstkafka::err_text (err);
   gint32 partition = m->partition;
 
   switch (err) {
   case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
   case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
-    GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND,
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
         ("Kafka topic '%s' does not exist and the broker did not create it "
          "(broker auto.create.topics.enable is off, or "
          "allow.auto.create.topics=false): create the topic first",
-            s.topic.c_str()),
-        ("delivery to partition %d failed: %s", partition, why.c_str()));
+            s.topic.c_str ()),
+        ("delivery to partition %d failed: %s", partition, why.c_str ()));
     break;
   case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
-    GST_ELEMENT_ERROR(self, RESOURCE, WRITE,
+    GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
         ("The Kafka broker rejected a frame of %" G_GSIZE_FORMAT
          " bytes as too large for topic '%s': raise the topic's "
          "max.message.bytes (broker default: message.max.bytes), and "
          "replica.fetch.max.bytes on the brokers",
-            msg->size, s.topic.c_str()),
-        ("partition %d: %s", partition, why.c_str()));
+            msg->size, s.topic.c_str ()),
+        ("partition %d: %s", partition, why.c_str ()));
     break;
   case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
-    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
-        ("Kafka topic '%s' has no partition %d", s.topic.c_str(), s.partition),
-        ("%s", why.c_str()));
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+        ("Kafka topic '%s' has no partition %d", s.topic.c_str (), s.partition),
+        ("%s", why.c_str ()));
     break;
   case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
-    GST_ELEMENT_ERROR(self, RESOURCE, WRITE,
+    GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
         ("Could not deliver to Kafka topic '%s' partition %d within "
          "message.timeout.ms (%s ms): is a broker of '%s' reachable?",
-            s.topic.c_str(), partition, s.message_timeout_ms.c_str(),
-            s.brokers.c_str()),
-        ("%s", why.c_str()));
+            s.topic.c_str (), partition, s.message_timeout_ms.c_str (),
+            s.brokers.c_str ()),
+        ("%s", why.c_str ()));
     break;
   default:
-    GST_ELEMENT_ERROR(self, RESOURCE, WRITE,
+    GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
         ("Could not deliver to Kafka topic '%s' partition %d: %s",
-            s.topic.c_str(), partition, rd_kafka_err2str(err)),
-        ("%s", why.c_str()));
+            s.topic.c_str (), partition, rd_kafka_err2str (err)),
+        ("%s", why.c_str ()));
     break;
   }
 }
@@ -455,7 +456,7 @@ post_delivery_error(
 /* Accounts for one delivery report; returns whether the caller must post
  * an error for it. Called with priv->lock held. */
 static bool
-handle_delivery_locked(GstKafkaSink *self, const rd_kafka_message_t *m,
+handle_delivery_locked (GstKafkaSink *self, const rd_kafka_message_t *m,
     const SinkMessage *msg, gint64 now)
 {
   GstKafkaSinkPrivate *priv = self->priv;
@@ -473,16 +474,16 @@ handle_delivery_locked(GstKafkaSink *self, const rd_kafka_message_t *m,
   }
 
   st.messages_failed++;
-  if (m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE
-      || m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
+  if (m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
+      m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
     /* stop() purged it and reports the count. */
-    GST_DEBUG_OBJECT(
-        self, "message of %" G_GSIZE_FORMAT " bytes purged", msg->size);
+    GST_DEBUG_OBJECT (self, "message of %" G_GSIZE_FORMAT " bytes purged",
+        msg->size);
     return false;
   }
-  GST_WARNING_OBJECT(self, "delivery to %s [%d] failed: %s",
-      priv->session.topic.c_str(), m->partition,
-      gstkafka::err_text(m->err).c_str());
+  GST_WARNING_OBJECT (self, "delivery to %s [%d] failed: %s",
+      priv->session.topic.c_str (), m->partition,
+      gstkafka::err_text (m->err).c_str ());
   if (priv->failed)
     return false;
   priv->failed = true;
@@ -490,38 +491,39 @@ handle_delivery_locked(GstKafkaSink *self, const rd_kafka_message_t *m,
 }
 
 static void
-handle_delivery_event(GstKafkaSink *self, rd_kafka_event_t *ev)
+handle_delivery_event (GstKafkaSink *self, rd_kafka_event_t *ev)
 {
   GstKafkaSinkPrivate *priv = self->priv;
   const rd_kafka_message_t *batch[256];
   std::vector<SinkMessage *> done;
   const rd_kafka_message_t *error_msg = nullptr;
   SinkMessage *error_ctx = nullptr;
-  gint64 now = g_get_monotonic_time();
+  gint64 now = g_get_monotonic_time ();
   size_t n;
 
   {
-    std::lock_guard<std::mutex> lk(priv->lock);
-    while ((n = rd_kafka_event_message_array(ev, batch, G_N_ELEMENTS(batch)))) {
+    std::lock_guard<std::mutex> lk (priv->lock);
+    while (
+        (n = rd_kafka_event_message_array (ev, batch, G_N_ELEMENTS (batch)))) {
       for (size_t i = 0; i < n; i++) {
-        auto msg = static_cast<SinkMessage *>(batch[i]->_private);
+        auto msg = static_cast<SinkMessage *> (batch[i]->_private);
         /* The zero-copy contract: librdkafka reports our own pointer. */
         if (msg->size > 0 && !msg->eos_marker)
-          g_warn_if_fail(batch[i]->payload == msg->map.data);
-        if (handle_delivery_locked(self, batch[i], msg, now)) {
+          g_warn_if_fail (batch[i]->payload == msg->map.data);
+        if (handle_delivery_locked (self, batch[i], msg, now)) {
           error_msg = batch[i];
           error_ctx = msg;
         }
-        done.push_back(msg);
+        done.push_back (msg);
       }
     }
     priv->delivery_generation++;
   }
-  priv->cond.notify_all();
+  priv->cond.notify_all ();
 
   /* The message (and its context) lives until the event is destroyed. */
   if (error_msg)
-    post_delivery_error(self, error_msg, error_ctx);
+    post_delivery_error (self, error_msg, error_ctx);
 
   /* Buffers go back to their pool outside of any lock. */
   for (SinkMessage *msg : done)
@@ -529,70 +531,70 @@ handle_delivery_event(GstKafkaSink *self, rd_kafka_event_t *ev)
 }
 
 static void
-handle_error_event(GstKafkaSink *self, rd_kafka_event_t *ev)
+handle_error_event (GstKafkaSink *self, rd_kafka_event_t *ev)
 {
   GstKafkaSinkPrivate *priv = self->priv;
-  rd_kafka_resp_err_t err = rd_kafka_event_error(ev);
-  const char *reason = rd_kafka_event_error_string(ev);
+  rd_kafka_resp_err_t err = rd_kafka_event_error (ev);
+  const char *reason = rd_kafka_event_error_string (ev);
 
-  if (rd_kafka_event_error_is_fatal(ev)) {
+  if (rd_kafka_event_error_is_fatal (ev)) {
     char fatal[512] = "";
-    rd_kafka_resp_err_t ferr
-        = rd_kafka_fatal_error(priv->producer.get(), fatal, sizeof(fatal));
+    rd_kafka_resp_err_t ferr = rd_kafka_fatal_error (priv->producer.get (),
+        fatal, sizeof (fatal));
     {
-      std::lock_guard<std::mutex> lk(priv->lock);
+      std::lock_guard<std::mutex> lk (priv->lock);
       priv->failed = true;
     }
-    priv->cond.notify_all();
-    GST_ELEMENT_ERROR(self, RESOURCE, WRITE,
+    priv->cond.notify_all ();
+    GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
         ("The Kafka producer for topic '%s' failed and cannot continue: %s",
-            priv->session.topic.c_str(), fatal),
-        ("%s", gstkafka::err_text(ferr).c_str()));
+            priv->session.topic.c_str (), fatal),
+        ("%s", gstkafka::err_text (ferr).c_str ()));
     return;
   }
 
-  GST_WARNING_OBJECT(
-      self, "librdkafka: %s (%s)", reason, rd_kafka_err2name(err));
+  GST_WARNING_OBJECT (self, "librdkafka: %s (%s)", reason,
+      rd_kafka_err2name (err));
   if (err != RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
     return;
 
   bool warn;
   {
-    std::lock_guard<std::mutex> lk(priv->lock);
+    std::lock_guard<std::mutex> lk (priv->lock);
     warn = !priv->broker_down_warned && !priv->failed;
     priv->broker_down_warned = true;
   }
   if (warn) {
-    GST_ELEMENT_WARNING(self, RESOURCE, OPEN_WRITE,
+    GST_ELEMENT_WARNING (self, RESOURCE, OPEN_WRITE,
         ("Cannot reach any Kafka broker of '%s'; messages wait in the "
          "producer queue and are sent when a broker answers, or fail after "
          "message.timeout.ms (%s ms)",
-            priv->session.brokers.c_str(),
-            priv->session.message_timeout_ms.c_str()),
+            priv->session.brokers.c_str (),
+            priv->session.message_timeout_ms.c_str ()),
         ("%s", reason));
   }
 }
 
 static void
-handle_event(GstKafkaSink *self, rd_kafka_event_t *ev)
+handle_event (GstKafkaSink *self, rd_kafka_event_t *ev)
 {
-  switch (rd_kafka_event_type(ev)) {
+  switch (rd_kafka_event_type (ev)) {
   case RD_KAFKA_EVENT_DR:
-    handle_delivery_event(self, ev);
+    handle_delivery_event (self, ev);
     break;
   case RD_KAFKA_EVENT_ERROR:
-    handle_error_event(self, ev);
+    handle_error_event (self, ev);
     break;
   case RD_KAFKA_EVENT_STATS: {
-    GstStructure *s = gst_structure_new("kafkasink-stats", "json",
-        G_TYPE_STRING, rd_kafka_event_stats(ev), nullptr);
-    gst_element_post_message(
-        GST_ELEMENT(self), gst_message_new_element(GST_OBJECT(self), s));
+    GstStructure *s = gst_structure_new ("kafkasink-stats", "json",
+        G_TYPE_STRING, rd_kafka_event_stats (ev), nullptr);
+    gst_element_post_message (GST_ELEMENT (self),
+        gst_message_new_element (GST_OBJECT (self), s));
     break;
   }
   default:
-    GST_DEBUG_OBJECT(
-        self, "ignoring librdkafka event %s", rd_kafka_event_name(ev));
+    GST_DEBUG_OBJECT (self, "ignoring librdkafka event %s",
+        rd_kafka_event_name (ev));
     break;
   }
 }
@@ -601,48 +603,48 @@ handle_event(GstKafkaSink *self, rd_kafka_event_t *ev)
  * errors, statistics) until stop() sets delivery_thread_stop and yields the
  * queue. */
 static void
-delivery_loop(GstKafkaSink *self)
+delivery_loop (GstKafkaSink *self)
 {
   GstKafkaSinkPrivate *priv = self->priv;
-  rd_kafka_queue_t *queue = priv->queue.get();
+  rd_kafka_queue_t *queue = priv->queue.get ();
 
-  GST_DEBUG_OBJECT(self, "delivery thread running");
+  GST_DEBUG_OBJECT (self, "delivery thread running");
   for (;;) {
-    gstkafka::Event ev(rd_kafka_queue_poll(queue, -1));
+    gstkafka::Event ev (rd_kafka_queue_poll (queue, -1));
     if (ev) {
-      handle_event(self, ev.get());
+      handle_event (self, ev.get ());
       continue;
     }
-    std::lock_guard<std::mutex> lk(priv->lock);
+    std::lock_guard<std::mutex> lk (priv->lock);
     if (priv->delivery_thread_stop)
       break;
   }
-  GST_DEBUG_OBJECT(self, "delivery thread done");
+  GST_DEBUG_OBJECT (self, "delivery thread done");
 }
 
 /* --- Start / stop -------------------------------------------------------- */
 
 static std::string
-conf_value(rd_kafka_t *rk, const char *key)
+conf_value (rd_kafka_t *rk, const char *key)
 {
   char value[128] = "";
-  size_t size = sizeof(value);
-  if (rd_kafka_conf_get(rd_kafka_conf(rk), key, value, &size)
-      != RD_KAFKA_CONF_OK)
+  size_t size = sizeof (value);
+  if (rd_kafka_conf_get (rd_kafka_conf (rk), key, value, &size) !=
+      RD_KAFKA_CONF_OK)
     return "?";
   return value;
 }
 
 static gboolean
-gst_kafka_sink_start(GstBaseSink *bsink)
+gst_kafka_sink_start (GstBaseSink *bsink)
 {
-  GstKafkaSink *self = GST_KAFKA_SINK(bsink);
+  GstKafkaSink *self = GST_KAFKA_SINK (bsink);
   GstKafkaSinkPrivate *priv = self->priv;
   Session session;
   g_autofree gchar *config_file = nullptr;
   GstStructure *config = nullptr;
 
-  GST_OBJECT_LOCK(self);
+  GST_OBJECT_LOCK (self);
   const Settings &s = priv->settings;
   session.brokers = s.brokers ? s.brokers : "";
   session.topic = s.topic ? s.topic : "";
@@ -651,88 +653,88 @@ gst_kafka_sink_start(GstBaseSink *bsink)
   session.queue_full_policy = s.queue_full_policy;
   session.flush_timeout = s.flush_timeout;
   session.eos_marker = s.eos_marker;
-  config_file = g_strdup(s.config_file);
-  config = s.config ? gst_structure_copy(s.config) : nullptr;
-  GST_OBJECT_UNLOCK(self);
+  config_file = g_strdup (s.config_file);
+  config = s.config ? gst_structure_copy (s.config) : nullptr;
+  GST_OBJECT_UNLOCK (self);
 
-  if (session.topic.empty()) {
+  if (session.topic.empty ()) {
     if (config)
-      gst_structure_free(config);
-    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
+      gst_structure_free (config);
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
         ("No Kafka topic given: set the 'topic' property"), (nullptr));
     return FALSE;
   }
 
   if (config) {
-    g_autoptr(GstStructure) redacted = gstkafka::conf_redact(config);
-    GST_INFO_OBJECT(self, "config: %" GST_PTR_FORMAT, redacted);
+    g_autoptr (GstStructure) redacted = gstkafka::conf_redact (config);
+    GST_INFO_OBJECT (self, "config: %" GST_PTR_FORMAT, redacted);
   }
 
   /* The settings kafkasink starts from; config-file and config override
    * them. */
-  std::string max_bytes = std::to_string(GST_KAFKA_DEFAULT_MESSAGE_MAX_BYTES);
+  std::string max_bytes = std::to_string (GST_KAFKA_DEFAULT_MESSAGE_MAX_BYTES);
   const gstkafka::ConfDefault defaults[] = {
       {"enable.idempotence", "true"},
       {"acks", "all"},
-      {"message.max.bytes", max_bytes.c_str()},
+      {"message.max.bytes", max_bytes.c_str ()},
       {"linger.ms", "5"},
   };
 
   GError *error = nullptr;
-  gstkafka::Conf conf = gstkafka::conf_new(GST_ELEMENT(self), GST_CAT_DEFAULT,
-      defaults, G_N_ELEMENTS(defaults), session.brokers.c_str(), config_file,
+  gstkafka::Conf conf = gstkafka::conf_new (GST_ELEMENT (self), GST_CAT_DEFAULT,
+      defaults, G_N_ELEMENTS (defaults), session.brokers.c_str (), config_file,
       config, &error);
   if (config)
-    gst_structure_free(config);
+    gst_structure_free (config);
   if (!conf) {
     /* Keeps conf_new()'s error code: OPEN_READ for an unreadable file. */
-    gst_element_message_full(GST_ELEMENT(self), GST_MESSAGE_ERROR,
-        error->domain, error->code, g_strdup(error->message), nullptr, __FILE__,
-        GST_FUNCTION, __LINE__);
-    g_error_free(error);
+    gst_element_message_full (GST_ELEMENT (self), GST_MESSAGE_ERROR,
+        error->domain, error->code, g_strdup (error->message), nullptr,
+        __FILE__, GST_FUNCTION, __LINE__);
+    g_error_free (error);
     return FALSE;
   }
-  rd_kafka_conf_set_events(conf.get(),
+  rd_kafka_conf_set_events (conf.get (),
       RD_KAFKA_EVENT_DR | RD_KAFKA_EVENT_ERROR | RD_KAFKA_EVENT_STATS);
 
   char errstr[512];
-  gstkafka::Handle rk(
-      rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), errstr, sizeof(errstr)));
+  gstkafka::Handle rk (
+      rd_kafka_new (RD_KAFKA_PRODUCER, conf.get (), errstr, sizeof (errstr)));
   if (!rk) {
-    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
         ("Could not create the Kafka producer: %s", errstr), (nullptr));
     return FALSE;
   }
   /* rd_kafka_new() owns the configuration once it succeeded. */
-  (void) conf.release();
+  (void) conf.release ();
 
-  rd_kafka_topic_t *rkt
-      = rd_kafka_topic_new(rk.get(), session.topic.c_str(), nullptr);
+  rd_kafka_topic_t *rkt = rd_kafka_topic_new (rk.get (), session.topic.c_str (),
+      nullptr);
   if (!rkt) {
-    rd_kafka_resp_err_t err = rd_kafka_last_error();
-    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
-        ("Invalid Kafka topic '%s': %s", session.topic.c_str(),
-            rd_kafka_err2str(err)),
-        ("%s", gstkafka::err_text(err).c_str()));
+    rd_kafka_resp_err_t err = rd_kafka_last_error ();
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+        ("Invalid Kafka topic '%s': %s", session.topic.c_str (),
+            rd_kafka_err2str (err)),
+        ("%s", gstkafka::err_text (err).c_str ()));
     return FALSE;
   }
 
-  session.message_max_bytes = conf_value(rk.get(), "message.max.bytes");
-  session.message_timeout_ms = conf_value(rk.get(), "message.timeout.ms");
+  session.message_max_bytes = conf_value (rk.get (), "message.max.bytes");
+  session.message_timeout_ms = conf_value (rk.get (), "message.timeout.ms");
 
   std::random_device rd;
-  guint64 session_id = (guint64(rd()) << 32) | rd();
-  GST_INFO_OBJECT(self,
+  guint64 session_id = (guint64 (rd ()) << 32) | rd ();
+  GST_INFO_OBJECT (self,
       "producing to %s on %s, session %016" G_GINT64_MODIFIER "x",
-      session.topic.c_str(), session.brokers.c_str(), session_id);
+      session.topic.c_str (), session.brokers.c_str (), session_id);
 
   {
-    std::lock_guard<std::mutex> lk(priv->lock);
-    priv->session = std::move(session);
-    priv->stats = Stats();
-    priv->producer = std::move(rk);
+    std::lock_guard<std::mutex> lk (priv->lock);
+    priv->session = std::move (session);
+    priv->stats = Stats ();
+    priv->producer = std::move (rk);
     priv->rkt = rkt;
-    priv->queue.reset(rd_kafka_queue_get_main(priv->producer.get()));
+    priv->queue.reset (rd_kafka_queue_get_main (priv->producer.get ()));
     priv->delivery_thread_stop = false;
     priv->delivery_generation = 0;
     priv->failed = false;
@@ -744,7 +746,7 @@ gst_kafka_sink_start(GstBaseSink *bsink)
   priv->caps_pending = true;
   priv->caps_sent_at = 0;
   priv->wallclock_anchor = GST_CLOCK_TIME_NONE;
-  priv->delivery_thread = std::thread(delivery_loop, self);
+  priv->delivery_thread = std::thread (delivery_loop, self);
   return TRUE;
 }
 
@@ -760,15 +762,15 @@ enum FlushFlags
  * for at most @timeout_ms (0: no bound but message.timeout.ms). Returns the
  * number still outstanding; sets @interrupted when unlock() cut it short. */
 static guint64
-flush_messages(
-    GstKafkaSink *self, guint timeout_ms, int flags, bool *interrupted)
+flush_messages (GstKafkaSink *self, guint timeout_ms, int flags,
+    bool *interrupted)
 {
   GstKafkaSinkPrivate *priv = self->priv;
-  gint64 deadline = g_get_monotonic_time() + gint64(timeout_ms) * 1000;
+  gint64 deadline = g_get_monotonic_time () + gint64 (timeout_ms) * 1000;
 
   for (;;) {
     {
-      std::lock_guard<std::mutex> lk(priv->lock);
+      std::lock_guard<std::mutex> lk (priv->lock);
       if (priv->stats.messages_queued == 0)
         return 0;
       if ((flags & FLUSH_INTERRUPTIBLE) && priv->unlocking) {
@@ -777,162 +779,161 @@ flush_messages(
       }
       if ((flags & FLUSH_UNTIL_ERROR) && priv->failed)
         return priv->stats.messages_queued;
-      if (timeout_ms && g_get_monotonic_time() >= deadline)
+      if (timeout_ms && g_get_monotonic_time () >= deadline)
         return priv->stats.messages_queued;
     }
     int slice = FLUSH_SLICE_MS;
     if (timeout_ms) {
-      gint64 left = (deadline - g_get_monotonic_time()) / 1000;
-      slice = int(CLAMP(left, 1, FLUSH_SLICE_MS));
+      gint64 left = (deadline - g_get_monotonic_time ()) / 1000;
+      slice = int (CLAMP (left, 1, FLUSH_SLICE_MS));
     }
     /* In event mode rd_kafka_flush() only waits for the delivery thread to
      * have served the reports, and sends lingering messages at once. */
-    rd_kafka_flush(priv->producer.get(), slice);
+    rd_kafka_flush (priv->producer.get (), slice);
   }
 }
 
 /* Whether the broker says the topic does not exist: librdkafka only fails
  * messages for it after topic.metadata.propagation.max.ms. */
 static bool
-topic_is_missing(GstKafkaSink *self)
+topic_is_missing (GstKafkaSink *self)
 {
   GstKafkaSinkPrivate *priv = self->priv;
   const rd_kafka_metadata_t *md = nullptr;
-  if (rd_kafka_metadata(
-          priv->producer.get(), 0, priv->rkt, &md, METADATA_TIMEOUT_MS)
-      != RD_KAFKA_RESP_ERR_NO_ERROR)
+  if (rd_kafka_metadata (priv->producer.get (), 0, priv->rkt, &md,
+          METADATA_TIMEOUT_MS) != RD_KAFKA_RESP_ERR_NO_ERROR)
     return false;
-  bool missing
-      = md->topic_cnt == 1
-        && (md->topics[0].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART
-            || md->topics[0].err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC);
-  rd_kafka_metadata_destroy(md);
+  bool missing = md->topic_cnt == 1 &&
+                 (md->topics[0].err ==
+                         RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+                     md->topics[0].err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC);
+  rd_kafka_metadata_destroy (md);
   return missing;
 }
 
 static void
-report_undelivered(GstKafkaSink *self, guint64 count, bool already_failed)
+report_undelivered (GstKafkaSink *self, guint64 count, bool already_failed)
 {
   GstKafkaSinkPrivate *priv = self->priv;
   const Session &s = priv->session;
   if (already_failed) {
-    GST_ELEMENT_WARNING(self, RESOURCE, WRITE,
+    GST_ELEMENT_WARNING (self, RESOURCE, WRITE,
         ("%" G_GUINT64_FORMAT " messages to Kafka topic '%s' were not "
          "delivered and are discarded",
-            count, s.topic.c_str()),
+            count, s.topic.c_str ()),
         (nullptr));
     return;
   }
 
   bool broker_down;
   {
-    std::lock_guard<std::mutex> lk(priv->lock);
+    std::lock_guard<std::mutex> lk (priv->lock);
     broker_down = priv->broker_down_warned;
   }
-  if (!broker_down && topic_is_missing(self)) {
-    GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND,
+  if (!broker_down && topic_is_missing (self)) {
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
         ("Kafka topic '%s' does not exist and the broker did not create it "
          "(broker auto.create.topics.enable is off, or "
          "allow.auto.create.topics=false): create the topic first; "
          "%" G_GUINT64_FORMAT " messages are discarded",
-            s.topic.c_str(), count),
-        ("brokers: %s", s.brokers.c_str()));
+            s.topic.c_str (), count),
+        ("brokers: %s", s.brokers.c_str ()));
     return;
   }
-  GST_ELEMENT_ERROR(self, RESOURCE, WRITE,
+  GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
       ("%" G_GUINT64_FORMAT " messages could not be delivered to Kafka "
        "topic '%s' within flush-timeout (%u ms) and are discarded%s",
-          count, s.topic.c_str(), s.flush_timeout,
+          count, s.topic.c_str (), s.flush_timeout,
           broker_down ? ": no Kafka broker could be reached" : ""),
-      ("brokers: %s", s.brokers.c_str()));
+      ("brokers: %s", s.brokers.c_str ()));
 }
 
 /* Waits up to flush-timeout for the outstanding messages, then discards and
  * reports whatever is left. The streaming thread is stopped. */
 static void
-finish_outstanding(GstKafkaSink *self)
+finish_outstanding (GstKafkaSink *self)
 {
   GstKafkaSinkPrivate *priv = self->priv;
   bool failed;
   {
-    std::lock_guard<std::mutex> lk(priv->lock);
+    std::lock_guard<std::mutex> lk (priv->lock);
     failed = priv->failed;
   }
 
   /* After an error there is no point in waiting: whatever is left goes. */
   bool unused = false;
-  guint64 left = flush_messages(self, failed ? 1 : priv->session.flush_timeout,
+  guint64 left = flush_messages (self, failed ? 1 : priv->session.flush_timeout,
       FLUSH_UNTIL_ERROR, &unused);
   if (left == 0)
     return;
 
-  GST_INFO_OBJECT(self, "purging %" G_GUINT64_FORMAT " messages", left);
-  rd_kafka_purge(
-      priv->producer.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-  guint64 stuck = flush_messages(self, PURGE_WAIT_MS, 0, &unused);
+  GST_INFO_OBJECT (self, "purging %" G_GUINT64_FORMAT " messages", left);
+  rd_kafka_purge (priv->producer.get (),
+      RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+  guint64 stuck = flush_messages (self, PURGE_WAIT_MS, 0, &unused);
   if (stuck)
-    GST_ERROR_OBJECT(self,
+    GST_ERROR_OBJECT (self,
         "%" G_GUINT64_FORMAT " purged messages got no delivery report", stuck);
   {
-    std::lock_guard<std::mutex> lk(priv->lock);
+    std::lock_guard<std::mutex> lk (priv->lock);
     failed = priv->failed;
     priv->failed = true;
   }
-  report_undelivered(self, left, failed);
+  report_undelivered (self, left, failed);
 }
 
 static gboolean
-gst_kafka_sink_stop(GstBaseSink *bsink)
+gst_kafka_sink_stop (GstBaseSink *bsink)
 {
-  GstKafkaSink *self = GST_KAFKA_SINK(bsink);
+  GstKafkaSink *self = GST_KAFKA_SINK (bsink);
   GstKafkaSinkPrivate *priv = self->priv;
 
   if (!priv->producer)
     return TRUE;
 
-  finish_outstanding(self);
+  finish_outstanding (self);
 
   {
-    std::lock_guard<std::mutex> lk(priv->lock);
+    std::lock_guard<std::mutex> lk (priv->lock);
     priv->delivery_thread_stop = true;
   }
-  rd_kafka_queue_yield(priv->queue.get());
-  priv->delivery_thread.join();
+  rd_kafka_queue_yield (priv->queue.get ());
+  priv->delivery_thread.join ();
 
   /* Reports that came after the thread's last poll. */
-  while (gstkafka::Event ev{rd_kafka_queue_poll(priv->queue.get(), 0)})
-    handle_event(self, ev.get());
+  while (gstkafka::Event ev{rd_kafka_queue_poll (priv->queue.get (), 0)})
+    handle_event (self, ev.get ());
 
-  rd_kafka_topic_destroy(priv->rkt);
+  rd_kafka_topic_destroy (priv->rkt);
   priv->rkt = nullptr;
-  priv->queue.reset();
+  priv->queue.reset ();
   gstkafka::Handle producer;
   {
-    std::lock_guard<std::mutex> lk(priv->lock);
-    producer = std::move(priv->producer);
+    std::lock_guard<std::mutex> lk (priv->lock);
+    producer = std::move (priv->producer);
   }
-  producer.reset();
-  GST_DEBUG_OBJECT(self, "stopped");
+  producer.reset ();
+  GST_DEBUG_OBJECT (self, "stopped");
   return TRUE;
 }
 
 static gboolean
-gst_kafka_sink_unlock(GstBaseSink *bsink)
+gst_kafka_sink_unlock (GstBaseSink *bsink)
 {
-  GstKafkaSink *self = GST_KAFKA_SINK(bsink);
+  GstKafkaSink *self = GST_KAFKA_SINK (bsink);
   {
-    std::lock_guard<std::mutex> lk(self->priv->lock);
+    std::lock_guard<std::mutex> lk (self->priv->lock);
     self->priv->unlocking = true;
   }
-  self->priv->cond.notify_all();
+  self->priv->cond.notify_all ();
   return TRUE;
 }
 
 static gboolean
-gst_kafka_sink_unlock_stop(GstBaseSink *bsink)
+gst_kafka_sink_unlock_stop (GstBaseSink *bsink)
 {
-  GstKafkaSink *self = GST_KAFKA_SINK(bsink);
-  std::lock_guard<std::mutex> lk(self->priv->lock);
+  GstKafkaSink *self = GST_KAFKA_SINK (bsink);
+  std::lock_guard<std::mutex> lk (self->priv->lock);
   self->priv->unlocking = false;
   return TRUE;
 }
@@ -940,12 +941,12 @@ gst_kafka_sink_unlock_stop(GstBaseSink *bsink)
 /* --- Streaming ----------------------------------------------------------- */
 
 static gboolean
-gst_kafka_sink_set_caps(GstBaseSink *bsink, GstCaps *caps)
+gst_kafka_sink_set_caps (GstBaseSink *bsink, GstCaps *caps)
 {
-  GstKafkaSink *self = GST_KAFKA_SINK(bsink);
-  g_autofree gchar *str = gst_caps_to_string(caps);
+  GstKafkaSink *self = GST_KAFKA_SINK (bsink);
+  g_autofree gchar *str = gst_caps_to_string (caps);
 
-  GST_DEBUG_OBJECT(self, "caps %s", str);
+  GST_DEBUG_OBJECT (self, "caps %s", str);
   self->priv->caps = str;
   self->priv->caps_pending = true;
   return TRUE;
@@ -955,50 +956,49 @@ gst_kafka_sink_set_caps(GstBaseSink *bsink, GstCaps *caps)
  * timestamp/x-unix reference timestamp, or the wall-clock time of its
  * running time, or now. */
 static gint64
-message_timestamp(GstKafkaSink *self, GstBuffer *buf)
+message_timestamp (GstKafkaSink *self, GstBuffer *buf)
 {
   GstKafkaSinkPrivate *priv = self->priv;
-  GstBaseSink *bsink = GST_BASE_SINK(self);
+  GstBaseSink *bsink = GST_BASE_SINK (self);
 
-  GstReferenceTimestampMeta *meta
-      = gst_buffer_get_reference_timestamp_meta(buf, priv->unix_caps);
+  GstReferenceTimestampMeta
+      *meta = gst_buffer_get_reference_timestamp_meta (buf, priv->unix_caps);
   if (meta)
-    return gint64(meta->timestamp / GST_MSECOND);
+    return gint64 (meta->timestamp / GST_MSECOND);
 
-  GstClockTime now = g_get_real_time() * GST_USECOND;
-  GstClockTime ts = GST_BUFFER_PTS_IS_VALID(buf) ? GST_BUFFER_PTS(buf)
-                                                 : GST_BUFFER_DTS(buf);
+  GstClockTime ts = GST_BUFFER_PTS_IS_VALID (buf) ? GST_BUFFER_PTS (buf)
+                                                  : GST_BUFFER_DTS (buf);
   GstClockTime running_time = GST_CLOCK_TIME_NONE;
-  if (GST_CLOCK_TIME_IS_VALID(ts) && bsink->segment.format == GST_FORMAT_TIME)
-    running_time
-        = gst_segment_to_running_time(&bsink->segment, GST_FORMAT_TIME, ts);
-  if (!GST_CLOCK_TIME_IS_VALID(running_time))
-    return gint64(now / GST_MSECOND);
+  if (GST_CLOCK_TIME_IS_VALID (ts) && bsink->segment.format == GST_FORMAT_TIME)
+    running_time = gst_segment_to_running_time (&bsink->segment,
+        GST_FORMAT_TIME, ts);
+  if (!GST_CLOCK_TIME_IS_VALID (running_time))
+    return g_get_real_time () / 1000;
 
-  if (!GST_CLOCK_TIME_IS_VALID(priv->wallclock_anchor))
-    priv->wallclock_anchor = now - running_time;
-  return gint64((priv->wallclock_anchor + running_time) / GST_MSECOND);
+  if (!GST_CLOCK_TIME_IS_VALID (priv->wallclock_anchor))
+    priv->wallclock_anchor = g_get_real_time () * GST_USECOND - running_time;
+  return gint64 ((priv->wallclock_anchor + running_time) / GST_MSECOND);
 }
 
 /* Hands @msg to librdkafka, applying the queue-full policy. Takes ownership
  * of @msg and of @hdrs. */
 static GstFlowReturn
-produce(GstKafkaSink *self, SinkMessage *msg, rd_kafka_headers_t *hdrs,
+produce (GstKafkaSink *self, SinkMessage *msg, rd_kafka_headers_t *hdrs,
     gint64 timestamp)
 {
   GstKafkaSinkPrivate *priv = self->priv;
   const Session &s = priv->session;
-  const void *key = s.key.empty() ? nullptr : s.key.data();
+  const void *key = s.key.empty () ? nullptr : s.key.data ();
   /* An end-of-stream marker's value is empty, not null (a tombstone). */
   static char empty[] = "";
-  void *payload = msg->eos_marker ? static_cast<void *>(empty) : msg->map.data;
+  void *payload = msg->eos_marker ? static_cast<void *> (empty) : msg->map.data;
 
   for (;;) {
     guint64 generation;
     {
-      std::lock_guard<std::mutex> lk(priv->lock);
+      std::lock_guard<std::mutex> lk (priv->lock);
       if (priv->failed) {
-        rd_kafka_headers_destroy(hdrs);
+        rd_kafka_headers_destroy (hdrs);
         delete msg;
         return GST_FLOW_ERROR;
       }
@@ -1007,58 +1007,58 @@ produce(GstKafkaSink *self, SinkMessage *msg, rd_kafka_headers_t *hdrs,
       priv->stats.messages_queued++;
       priv->stats.bytes_queued += msg->size;
     }
-    msg->produced_at = g_get_monotonic_time();
 
     /* Zero copy: without RD_KAFKA_MSG_F_COPY (or F_FREE) librdkafka keeps
      * this very pointer as the message's payload and never frees it; the
      * mapping stays valid until the delivery report deletes @msg. */
-    rd_kafka_resp_err_t err = rd_kafka_producev(priv->producer.get(),
-        RD_KAFKA_V_RKT(priv->rkt), RD_KAFKA_V_PARTITION(s.partition),
-        RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_VALUE(payload, msg->size),
-        RD_KAFKA_V_KEY(key, s.key.size()), RD_KAFKA_V_HEADERS(hdrs),
-        RD_KAFKA_V_TIMESTAMP(timestamp), RD_KAFKA_V_OPAQUE(msg),
+    rd_kafka_resp_err_t err = rd_kafka_producev (priv->producer.get (),
+        RD_KAFKA_V_RKT (priv->rkt), RD_KAFKA_V_PARTITION (s.partition),
+        RD_KAFKA_V_MSGFLAGS (0), RD_KAFKA_V_VALUE (payload, msg->size),
+        RD_KAFKA_V_KEY (key, s.key.size ()), RD_KAFKA_V_HEADERS (hdrs),
+        RD_KAFKA_V_TIMESTAMP (timestamp), RD_KAFKA_V_OPAQUE (msg),
         RD_KAFKA_V_END);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
       return GST_FLOW_OK;
 
-    std::unique_lock<std::mutex> lk(priv->lock);
+    std::unique_lock<std::mutex> lk (priv->lock);
     priv->stats.messages_queued--;
     priv->stats.bytes_queued -= msg->size;
 
     if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-      if (s.queue_full_policy == GST_KAFKA_SINK_QUEUE_FULL_DROP
-          && !msg->eos_marker) {
+      if (s.queue_full_policy == GST_KAFKA_SINK_QUEUE_FULL_DROP &&
+          !msg->eos_marker) {
         priv->stats.messages_dropped++;
         bool warn = !priv->drop_warned;
         priv->drop_warned = true;
-        lk.unlock();
-        GST_DEBUG_OBJECT(self,
+        lk.unlock ();
+        GST_DEBUG_OBJECT (self,
             "producer queue full, dropped %" G_GSIZE_FORMAT " bytes",
             msg->size);
         if (warn)
-          GST_ELEMENT_WARNING(self, RESOURCE, WRITE,
+          GST_ELEMENT_WARNING (self, RESOURCE, WRITE,
               ("The Kafka producer queue is full: dropping buffers "
                "(queue-full-policy=drop)"),
               ("raise queue.buffering.max.messages / "
                "queue.buffering.max.kbytes, or check the broker"));
-        rd_kafka_headers_destroy(hdrs);
+        rd_kafka_headers_destroy (hdrs);
         delete msg;
         return GST_FLOW_OK;
       }
-      GST_LOG_OBJECT(self, "producer queue full, waiting");
-      priv->cond.wait(lk, [&] {
-        return priv->delivery_generation != generation || priv->unlocking
-               || priv->failed;
+      GST_LOG_OBJECT (self, "producer queue full, waiting");
+      priv->cond.wait (lk, [&] {
+        return priv->delivery_generation != generation || priv->unlocking ||
+               priv->failed;
       });
+      msg->produced_at = g_get_monotonic_time ();
       if (!priv->unlocking)
         continue;
-      lk.unlock();
-      GstFlowReturn ret = msg->eos_marker
-                              ? GST_FLOW_FLUSHING
-                              : gst_base_sink_wait_preroll(GST_BASE_SINK(self));
+      lk.unlock ();
+      GstFlowReturn ret = msg->eos_marker ? GST_FLOW_FLUSHING
+                                          : gst_base_sink_wait_preroll (
+                                                GST_BASE_SINK (self));
       if (ret != GST_FLOW_OK) {
-        GST_DEBUG_OBJECT(self, "interrupted while waiting for room");
-        rd_kafka_headers_destroy(hdrs);
+        GST_DEBUG_OBJECT (self, "interrupted while waiting for room");
+        rd_kafka_headers_destroy (hdrs);
         delete msg;
         return ret;
       }
@@ -1066,37 +1066,37 @@ produce(GstKafkaSink *self, SinkMessage *msg, rd_kafka_headers_t *hdrs,
     }
 
     priv->failed = true;
-    lk.unlock();
-    rd_kafka_headers_destroy(hdrs);
+    lk.unlock ();
+    rd_kafka_headers_destroy (hdrs);
     if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
-      GST_ELEMENT_ERROR(self, RESOURCE, WRITE,
+      GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
           ("A frame of %" G_GSIZE_FORMAT " bytes is larger than the Kafka "
            "producer accepts (message.max.bytes=%s): raise message.max.bytes "
            "in the 'config' property, and the topic's max.message.bytes "
            "(broker: message.max.bytes) to match",
-              msg->size, s.message_max_bytes.c_str()),
-          ("%s", gstkafka::err_text(err).c_str()));
+              msg->size, s.message_max_bytes.c_str ()),
+          ("%s", gstkafka::err_text (err).c_str ()));
     } else if (err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION) {
-      GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
-          ("Kafka topic '%s' has no partition %d", s.topic.c_str(),
+      GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+          ("Kafka topic '%s' has no partition %d", s.topic.c_str (),
               s.partition),
-          ("%s", gstkafka::err_text(err).c_str()));
+          ("%s", gstkafka::err_text (err).c_str ()));
     } else if (err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) {
-      GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND,
-          ("Kafka topic '%s' does not exist", s.topic.c_str()),
-          ("%s", gstkafka::err_text(err).c_str()));
+      GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
+          ("Kafka topic '%s' does not exist", s.topic.c_str ()),
+          ("%s", gstkafka::err_text (err).c_str ()));
     } else if (err == RD_KAFKA_RESP_ERR__FATAL) {
       char fatal[512] = "";
-      rd_kafka_fatal_error(priv->producer.get(), fatal, sizeof(fatal));
-      GST_ELEMENT_ERROR(self, RESOURCE, WRITE,
+      rd_kafka_fatal_error (priv->producer.get (), fatal, sizeof (fatal));
+      GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
           ("The Kafka producer for topic '%s' failed and cannot continue: %s",
-              s.topic.c_str(), fatal),
-          ("%s", gstkafka::err_text(err).c_str()));
+              s.topic.c_str (), fatal),
+          ("%s", gstkafka::err_text (err).c_str ()));
     } else {
-      GST_ELEMENT_ERROR(self, RESOURCE, WRITE,
-          ("Could not produce to Kafka topic '%s': %s", s.topic.c_str(),
-              rd_kafka_err2str(err)),
-          ("%s", gstkafka::err_text(err).c_str()));
+      GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
+          ("Could not produce to Kafka topic '%s': %s", s.topic.c_str (),
+              rd_kafka_err2str (err)),
+          ("%s", gstkafka::err_text (err).c_str ()));
     }
     delete msg;
     return GST_FLOW_ERROR;
@@ -1104,39 +1104,40 @@ produce(GstKafkaSink *self, SinkMessage *msg, rd_kafka_headers_t *hdrs,
 }
 
 static GstFlowReturn
-gst_kafka_sink_render(GstBaseSink *bsink, GstBuffer *buf)
+gst_kafka_sink_render (GstBaseSink *bsink, GstBuffer *buf)
 {
-  GstKafkaSink *self = GST_KAFKA_SINK(bsink);
+  GstKafkaSink *self = GST_KAFKA_SINK (bsink);
   GstKafkaSinkPrivate *priv = self->priv;
 
-  auto msg = new SinkMessage();
-  if (!gst_buffer_map(buf, &msg->map, GST_MAP_READ)) {
+  auto msg = new SinkMessage ();
+  if (!gst_buffer_map (buf, &msg->map, GST_MAP_READ)) {
     delete msg;
-    GST_ELEMENT_ERROR(self, RESOURCE, WRITE,
+    GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
         ("Could not map a buffer for reading"), (nullptr));
     return GST_FLOW_ERROR;
   }
-  msg->buffer = gst_buffer_ref(buf);
+  msg->buffer = gst_buffer_ref (buf);
   msg->size = msg->map.size;
 
   gstkafka::FrameInfo info;
   /* Caps travel with every keyframe, so a consumer that starts in the
    * middle of the topic learns them, and after every caps change. */
-  bool keyframe = !GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT);
-  gint64 now = g_get_monotonic_time();
+  bool keyframe = !GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DELTA_UNIT);
+  gint64 now = g_get_monotonic_time ();
   /* And at least every CAPS_INTERVAL: some encoders (pngenc) flag every
    * frame as a delta unit although each one stands alone. */
   bool caps_due = now - priv->caps_sent_at >= CAPS_INTERVAL_US;
-  if ((keyframe || priv->caps_pending || caps_due) && !priv->caps.empty()) {
-    info.caps = priv->caps.c_str();
-    info.caps_len = priv->caps.size();
+  if ((keyframe || priv->caps_pending || caps_due) && !priv->caps.empty ()) {
+    info.caps = priv->caps.c_str ();
+    info.caps_len = priv->caps.size ();
     priv->caps_pending = false;
     priv->caps_sent_at = now;
   }
-  info.pts = GST_BUFFER_PTS(buf);
-  info.dts = GST_BUFFER_DTS(buf);
-  info.duration = GST_BUFFER_DURATION(buf);
-  info.flags = GST_BUFFER_FLAGS(buf) & GST_KAFKA_BUFFER_FLAGS_MASK;
+  msg->produced_at = now;
+  info.pts = GST_BUFFER_PTS (buf);
+  info.dts = GST_BUFFER_DTS (buf);
+  info.duration = GST_BUFFER_DURATION (buf);
+  info.flags = GST_BUFFER_FLAGS (buf) & GST_KAFKA_BUFFER_FLAGS_MASK;
   info.has_flags = true;
   info.session = priv->session_id;
   info.has_session = true;
@@ -1144,21 +1145,22 @@ gst_kafka_sink_render(GstBaseSink *bsink, GstBuffer *buf)
   info.seq = priv->seq++;
   info.has_seq = true;
 
-  rd_kafka_headers_t *hdrs = rd_kafka_headers_new(8);
-  gstkafka::headers_write(hdrs, info);
+  rd_kafka_headers_t *hdrs = rd_kafka_headers_new (8);
+  gstkafka::headers_write (hdrs, info);
 
-  GST_LOG_OBJECT(self,
+  GST_LOG_OBJECT (self,
       "producing %" G_GSIZE_FORMAT " bytes, seq %" G_GUINT64_FORMAT, msg->size,
       info.seq);
-  return produce(self, msg, hdrs, message_timestamp(self, buf));
+  return produce (self, msg, hdrs, message_timestamp (self, buf));
 }
 
 static GstFlowReturn
-produce_eos_marker(GstKafkaSink *self)
+produce_eos_marker (GstKafkaSink *self)
 {
   GstKafkaSinkPrivate *priv = self->priv;
-  auto msg = new SinkMessage();
+  auto msg = new SinkMessage ();
   msg->eos_marker = true;
+  msg->produced_at = g_get_monotonic_time ();
 
   gstkafka::FrameInfo info;
   info.eos = true;
@@ -1166,58 +1168,58 @@ produce_eos_marker(GstKafkaSink *self)
   info.has_session = true;
   info.seq = priv->seq++;
   info.has_seq = true;
-  rd_kafka_headers_t *hdrs = rd_kafka_headers_new(3);
-  gstkafka::headers_write(hdrs, info);
+  rd_kafka_headers_t *hdrs = rd_kafka_headers_new (3);
+  gstkafka::headers_write (hdrs, info);
 
-  GST_DEBUG_OBJECT(
-      self, "producing end-of-stream marker, seq %" G_GUINT64_FORMAT, info.seq);
-  return produce(self, msg, hdrs, g_get_real_time() / 1000);
+  GST_DEBUG_OBJECT (self,
+      "producing end-of-stream marker, seq %" G_GUINT64_FORMAT, info.seq);
+  return produce (self, msg, hdrs, g_get_real_time () / 1000);
 }
 
 /* EOS: optionally the marker, then every outstanding message delivered
  * before the EOS message is posted. */
 static gboolean
-handle_eos(GstKafkaSink *self)
+handle_eos (GstKafkaSink *self)
 {
   GstKafkaSinkPrivate *priv = self->priv;
 
-  if (priv->session.eos_marker && produce_eos_marker(self) != GST_FLOW_OK)
+  if (priv->session.eos_marker && produce_eos_marker (self) != GST_FLOW_OK)
     return FALSE;
 
   bool interrupted = false;
-  guint64 left = flush_messages(self, priv->session.flush_timeout,
+  guint64 left = flush_messages (self, priv->session.flush_timeout,
       FLUSH_INTERRUPTIBLE | FLUSH_UNTIL_ERROR, &interrupted);
   if (interrupted) {
-    GST_DEBUG_OBJECT(self, "flush at EOS interrupted");
+    GST_DEBUG_OBJECT (self, "flush at EOS interrupted");
     return FALSE;
   }
   if (left > 0) {
     {
-      std::lock_guard<std::mutex> lk(priv->lock);
+      std::lock_guard<std::mutex> lk (priv->lock);
       /* The error is on the bus; stop() discards the rest. */
       if (priv->failed)
         return FALSE;
       priv->failed = true;
     }
-    priv->cond.notify_all();
-    report_undelivered(self, left, false);
+    priv->cond.notify_all ();
+    report_undelivered (self, left, false);
     return FALSE;
   }
 
-  std::lock_guard<std::mutex> lk(priv->lock);
+  std::lock_guard<std::mutex> lk (priv->lock);
   /* A delivery error already went to the bus: no EOS after it. */
   return !priv->failed;
 }
 
 static gboolean
-gst_kafka_sink_event(GstBaseSink *bsink, GstEvent *event)
+gst_kafka_sink_event (GstBaseSink *bsink, GstEvent *event)
 {
-  GstKafkaSink *self = GST_KAFKA_SINK(bsink);
+  GstKafkaSink *self = GST_KAFKA_SINK (bsink);
 
-  switch (GST_EVENT_TYPE(event)) {
+  switch (GST_EVENT_TYPE (event)) {
   case GST_EVENT_EOS:
-    if (!handle_eos(self)) {
-      gst_event_unref(event);
+    if (!handle_eos (self)) {
+      gst_event_unref (event);
       return FALSE;
     }
     break;
@@ -1228,13 +1230,13 @@ gst_kafka_sink_event(GstBaseSink *bsink, GstEvent *event)
   default:
     break;
   }
-  return GST_BASE_SINK_CLASS(parent_class)->event(bsink, event);
+  return GST_BASE_SINK_CLASS (parent_class)->event (bsink, event);
 }
 
 static GstStateChangeReturn
-gst_kafka_sink_change_state(GstElement *element, GstStateChange transition)
+gst_kafka_sink_change_state (GstElement *element, GstStateChange transition)
 {
-  GstKafkaSink *self = GST_KAFKA_SINK(element);
+  GstKafkaSink *self = GST_KAFKA_SINK (element);
   GstKafkaSinkPrivate *priv = self->priv;
 
   if (transition == GST_STATE_CHANGE_READY_TO_PAUSED) {
@@ -1244,57 +1246,57 @@ gst_kafka_sink_change_state(GstElement *element, GstStateChange transition)
     priv->wallclock_anchor = GST_CLOCK_TIME_NONE;
     /* A delivery error does not outlive the stream, a fatal one does. */
     char fatal[256];
-    std::lock_guard<std::mutex> lk(priv->lock);
-    if (priv->producer
-        && rd_kafka_fatal_error(priv->producer.get(), fatal, sizeof(fatal))
-               == RD_KAFKA_RESP_ERR_NO_ERROR)
+    std::lock_guard<std::mutex> lk (priv->lock);
+    if (priv->producer && rd_kafka_fatal_error (priv->producer.get (), fatal,
+                              sizeof (fatal)) == RD_KAFKA_RESP_ERR_NO_ERROR)
       priv->failed = false;
   }
 
-  GstStateChangeReturn ret
-      = GST_ELEMENT_CLASS(parent_class)->change_state(element, transition);
+  GstStateChangeReturn ret = GST_ELEMENT_CLASS (parent_class)
+                                 ->change_state (element, transition);
 
   /* GstBaseSink stops only at NULL: READY already means every message is
    * delivered or reported. */
   if (transition == GST_STATE_CHANGE_PAUSED_TO_READY && priv->producer)
-    finish_outstanding(self);
+    finish_outstanding (self);
   return ret;
 }
 
 /* --- GObject ------------------------------------------------------------- */
 
 static void
-gst_kafka_sink_finalize(GObject *object)
+gst_kafka_sink_finalize (GObject *object)
 {
-  GstKafkaSink *self = GST_KAFKA_SINK(object);
+  GstKafkaSink *self = GST_KAFKA_SINK (object);
 
-  gst_caps_unref(self->priv->unix_caps);
+  gst_caps_unref (self->priv->unix_caps);
   delete self->priv;
-  G_OBJECT_CLASS(parent_class)->finalize(object);
+  G_OBJECT_CLASS (parent_class)->finalize (object);
 }
 
 static void
-gst_kafka_sink_init(GstKafkaSink *self)
+gst_kafka_sink_init (GstKafkaSink *self)
 {
-  self->priv = new GstKafkaSinkPrivate();
-  self->priv->unix_caps = gst_caps_new_empty_simple("timestamp/x-unix");
+  self->priv = new GstKafkaSinkPrivate ();
+  self->priv->unix_caps = gst_caps_new_empty_simple ("timestamp/x-unix");
   /* A Kafka topic is storage: write as fast as the broker takes it, like
    * filesink. sync=true paces a non-live stream at its own rate. */
-  gst_base_sink_set_sync(GST_BASE_SINK(self), FALSE);
+  gst_base_sink_set_sync (GST_BASE_SINK (self), FALSE);
 }
 
 static void
-gst_kafka_sink_class_init(GstKafkaSinkClass *klass)
+gst_kafka_sink_class_init (GstKafkaSinkClass *klass)
 {
-  GObjectClass *gobject_class = G_OBJECT_CLASS(klass);
-  GstElementClass *element_class = GST_ELEMENT_CLASS(klass);
-  GstBaseSinkClass *basesink_class = GST_BASE_SINK_CLASS(klass);
-  const GParamFlags rw = GParamFlags(
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  GstBaseSinkClass *basesink_class = GST_BASE_SINK_CLASS (klass);
+  const GParamFlags rw = GParamFlags (
       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
-  const GParamFlags ro = GParamFlags(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  const GParamFlags ro = GParamFlags (
+      G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
-  GST_DEBUG_CATEGORY_INIT(
-      gst_kafka_sink_debug, "kafkasink", 0, "Kafka producer sink");
+  GST_DEBUG_CATEGORY_INIT (gst_kafka_sink_debug, "kafkasink", 0,
+      "Kafka producer sink");
 
   gobject_class->set_property = gst_kafka_sink_set_property;
   gobject_class->get_property = gst_kafka_sink_get_property;
@@ -1309,8 +1311,8 @@ gst_kafka_sink_class_init(GstKafkaSinkClass *klass)
    *
    * Since: 0.1
    */
-  g_object_class_install_property(gobject_class, PROP_BROKERS,
-      g_param_spec_string("brokers", "Brokers",
+  g_object_class_install_property (gobject_class, PROP_BROKERS,
+      g_param_spec_string ("brokers", "Brokers",
           "Kafka bootstrap servers, comma-separated host:port list",
           GST_KAFKA_DEFAULT_BROKERS, rw));
 
@@ -1321,8 +1323,8 @@ gst_kafka_sink_class_init(GstKafkaSinkClass *klass)
    *
    * Since: 0.1
    */
-  g_object_class_install_property(gobject_class, PROP_TOPIC,
-      g_param_spec_string("topic", "Topic",
+  g_object_class_install_property (gobject_class, PROP_TOPIC,
+      g_param_spec_string ("topic", "Topic",
           "Kafka topic to produce to (required)", DEFAULT_TOPIC, rw));
 
   /**
@@ -1334,8 +1336,8 @@ gst_kafka_sink_class_init(GstKafkaSinkClass *klass)
    *
    * Since: 0.1
    */
-  g_object_class_install_property(gobject_class, PROP_KEY,
-      g_param_spec_string("key", "Key",
+  g_object_class_install_property (gobject_class, PROP_KEY,
+      g_param_spec_string ("key", "Key",
           "Key of every message (none when unset); with partition=-1 the key "
           "chooses the partition",
           DEFAULT_KEY, rw));
@@ -1351,8 +1353,8 @@ gst_kafka_sink_class_init(GstKafkaSinkClass *klass)
    *
    * Since: 0.1
    */
-  g_object_class_install_property(gobject_class, PROP_PARTITION,
-      g_param_spec_int("partition", "Partition",
+  g_object_class_install_property (gobject_class, PROP_PARTITION,
+      g_param_spec_int ("partition", "Partition",
           "Partition to produce to, -1 for librdkafka's partitioner", -1,
           G_MAXINT32, DEFAULT_PARTITION, rw));
 
@@ -1368,8 +1370,8 @@ gst_kafka_sink_class_init(GstKafkaSinkClass *klass)
    *
    * Since: 0.1
    */
-  g_object_class_install_property(gobject_class, PROP_CONFIG,
-      g_param_spec_boxed("config", "Config",
+  g_object_class_install_property (gobject_class, PROP_CONFIG,
+      g_param_spec_boxed ("config", "Config",
           "librdkafka settings as a structure, e.g. \"kafka, linger.ms=20, "
           "compression.type=lz4\"; override config-file and the defaults "
           "(enable.idempotence=true, acks=all, message.max.bytes=16777216, "
@@ -1385,8 +1387,8 @@ gst_kafka_sink_class_init(GstKafkaSinkClass *klass)
    *
    * Since: 0.1
    */
-  g_object_class_install_property(gobject_class, PROP_CONFIG_FILE,
-      g_param_spec_string("config-file", "Config file",
+  g_object_class_install_property (gobject_class, PROP_CONFIG_FILE,
+      g_param_spec_string ("config-file", "Config file",
           "Path of a librdkafka/Java-style properties file (key=value lines, "
           "like kcat -F)",
           nullptr, rw));
@@ -1402,8 +1404,8 @@ gst_kafka_sink_class_init(GstKafkaSinkClass *klass)
    *
    * Since: 0.1
    */
-  g_object_class_install_property(gobject_class, PROP_QUEUE_FULL_POLICY,
-      g_param_spec_enum("queue-full-policy", "Queue full policy",
+  g_object_class_install_property (gobject_class, PROP_QUEUE_FULL_POLICY,
+      g_param_spec_enum ("queue-full-policy", "Queue full policy",
           "What to do when the producer queue is full",
           GST_TYPE_KAFKA_SINK_QUEUE_FULL_POLICY, DEFAULT_QUEUE_FULL_POLICY,
           rw));
@@ -1419,8 +1421,8 @@ gst_kafka_sink_class_init(GstKafkaSinkClass *klass)
    *
    * Since: 0.1
    */
-  g_object_class_install_property(gobject_class, PROP_FLUSH_TIMEOUT,
-      g_param_spec_uint("flush-timeout", "Flush timeout",
+  g_object_class_install_property (gobject_class, PROP_FLUSH_TIMEOUT,
+      g_param_spec_uint ("flush-timeout", "Flush timeout",
           "Milliseconds EOS and the change to READY wait for outstanding "
           "messages (0 = until message.timeout.ms)",
           0, G_MAXUINT, DEFAULT_FLUSH_TIMEOUT, rw));
@@ -1436,8 +1438,8 @@ gst_kafka_sink_class_init(GstKafkaSinkClass *klass)
    *
    * Since: 0.1
    */
-  g_object_class_install_property(gobject_class, PROP_EOS_MARKER,
-      g_param_spec_boolean("eos-marker", "EOS marker",
+  g_object_class_install_property (gobject_class, PROP_EOS_MARKER,
+      g_param_spec_boolean ("eos-marker", "EOS marker",
           "Produce an end-of-stream marker message (empty value, header "
           "gst.eos) on EOS",
           DEFAULT_EOS_MARKER, rw));
@@ -1449,8 +1451,8 @@ gst_kafka_sink_class_init(GstKafkaSinkClass *klass)
    *
    * Since: 0.1
    */
-  g_object_class_install_property(gobject_class, PROP_MESSAGES_QUEUED,
-      g_param_spec_uint64("messages-queued", "Messages queued",
+  g_object_class_install_property (gobject_class, PROP_MESSAGES_QUEUED,
+      g_param_spec_uint64 ("messages-queued", "Messages queued",
           "Messages waiting for their delivery report", 0, G_MAXUINT64, 0, ro));
 
   /**
@@ -1460,8 +1462,8 @@ gst_kafka_sink_class_init(GstKafkaSinkClass *klass)
    *
    * Since: 0.1
    */
-  g_object_class_install_property(gobject_class, PROP_BYTES_QUEUED,
-      g_param_spec_uint64("bytes-queued", "Bytes queued",
+  g_object_class_install_property (gobject_class, PROP_BYTES_QUEUED,
+      g_param_spec_uint64 ("bytes-queued", "Bytes queued",
           "Payload bytes waiting for their delivery report", 0, G_MAXUINT64, 0,
           ro));
 
@@ -1472,8 +1474,8 @@ gst_kafka_sink_class_init(GstKafkaSinkClass *klass)
    *
    * Since: 0.1
    */
-  g_object_class_install_property(gobject_class, PROP_MESSAGES_DELIVERED,
-      g_param_spec_uint64("messages-delivered", "Messages delivered",
+  g_object_class_install_property (gobject_class, PROP_MESSAGES_DELIVERED,
+      g_param_spec_uint64 ("messages-delivered", "Messages delivered",
           "Messages acknowledged by the broker since start", 0, G_MAXUINT64, 0,
           ro));
 
@@ -1484,8 +1486,8 @@ gst_kafka_sink_class_init(GstKafkaSinkClass *klass)
    *
    * Since: 0.1
    */
-  g_object_class_install_property(gobject_class, PROP_BYTES_DELIVERED,
-      g_param_spec_uint64("bytes-delivered", "Bytes delivered",
+  g_object_class_install_property (gobject_class, PROP_BYTES_DELIVERED,
+      g_param_spec_uint64 ("bytes-delivered", "Bytes delivered",
           "Payload bytes acknowledged by the broker since start", 0,
           G_MAXUINT64, 0, ro));
 
@@ -1497,8 +1499,8 @@ gst_kafka_sink_class_init(GstKafkaSinkClass *klass)
    *
    * Since: 0.1
    */
-  g_object_class_install_property(gobject_class, PROP_MESSAGES_FAILED,
-      g_param_spec_uint64("messages-failed", "Messages failed",
+  g_object_class_install_property (gobject_class, PROP_MESSAGES_FAILED,
+      g_param_spec_uint64 ("messages-failed", "Messages failed",
           "Messages whose delivery failed since start", 0, G_MAXUINT64, 0, ro));
 
   /**
@@ -1509,8 +1511,8 @@ gst_kafka_sink_class_init(GstKafkaSinkClass *klass)
    *
    * Since: 0.1
    */
-  g_object_class_install_property(gobject_class, PROP_MESSAGES_DROPPED,
-      g_param_spec_uint64("messages-dropped", "Messages dropped",
+  g_object_class_install_property (gobject_class, PROP_MESSAGES_DROPPED,
+      g_param_spec_uint64 ("messages-dropped", "Messages dropped",
           "Buffers dropped on a full producer queue since start", 0,
           G_MAXUINT64, 0, ro));
 
@@ -1522,8 +1524,8 @@ gst_kafka_sink_class_init(GstKafkaSinkClass *klass)
    *
    * Since: 0.1
    */
-  g_object_class_install_property(gobject_class, PROP_LAST_DELIVERY_LATENCY,
-      g_param_spec_uint64("last-delivery-latency", "Last delivery latency",
+  g_object_class_install_property (gobject_class, PROP_LAST_DELIVERY_LATENCY,
+      g_param_spec_uint64 ("last-delivery-latency", "Last delivery latency",
           "Nanoseconds from produce to acknowledgement of the last delivered "
           "message (18446744073709551615 = none yet)",
           0, G_MAXUINT64, GST_CLOCK_TIME_NONE, ro));
@@ -1536,28 +1538,28 @@ gst_kafka_sink_class_init(GstKafkaSinkClass *klass)
    *
    * Since: 0.1
    */
-  g_object_class_install_property(gobject_class, PROP_STATS,
-      g_param_spec_boxed("stats", "Statistics",
+  g_object_class_install_property (gobject_class, PROP_STATS,
+      g_param_spec_boxed ("stats", "Statistics",
           "Snapshot of all the counters (GstKafkaSinkStats structure)",
           GST_TYPE_STRUCTURE, ro));
 
-  gst_element_class_add_static_pad_template(element_class, &sink_template);
-  gst_element_class_set_static_metadata(element_class, "Kafka sink",
+  gst_element_class_add_static_pad_template (element_class, &sink_template);
+  gst_element_class_set_static_metadata (element_class, "Kafka sink",
       "Sink/Network",
       "Produces every buffer as a message to an Apache Kafka "
       "topic",
       "gst-kafka developers");
 
-  element_class->change_state = GST_DEBUG_FUNCPTR(gst_kafka_sink_change_state);
+  element_class->change_state = GST_DEBUG_FUNCPTR (gst_kafka_sink_change_state);
 
-  basesink_class->start = GST_DEBUG_FUNCPTR(gst_kafka_sink_start);
-  basesink_class->stop = GST_DEBUG_FUNCPTR(gst_kafka_sink_stop);
-  basesink_class->unlock = GST_DEBUG_FUNCPTR(gst_kafka_sink_unlock);
-  basesink_class->unlock_stop = GST_DEBUG_FUNCPTR(gst_kafka_sink_unlock_stop);
-  basesink_class->set_caps = GST_DEBUG_FUNCPTR(gst_kafka_sink_set_caps);
-  basesink_class->render = GST_DEBUG_FUNCPTR(gst_kafka_sink_render);
-  basesink_class->event = GST_DEBUG_FUNCPTR(gst_kafka_sink_event);
+  basesink_class->start = GST_DEBUG_FUNCPTR (gst_kafka_sink_start);
+  basesink_class->stop = GST_DEBUG_FUNCPTR (gst_kafka_sink_stop);
+  basesink_class->unlock = GST_DEBUG_FUNCPTR (gst_kafka_sink_unlock);
+  basesink_class->unlock_stop = GST_DEBUG_FUNCPTR (gst_kafka_sink_unlock_stop);
+  basesink_class->set_caps = GST_DEBUG_FUNCPTR (gst_kafka_sink_set_caps);
+  basesink_class->render = GST_DEBUG_FUNCPTR (gst_kafka_sink_render);
+  basesink_class->event = GST_DEBUG_FUNCPTR (gst_kafka_sink_event);
 
-  gst_type_mark_as_plugin_api(
-      GST_TYPE_KAFKA_SINK_QUEUE_FULL_POLICY, GstPluginAPIFlags(0));
+  gst_type_mark_as_plugin_api (GST_TYPE_KAFKA_SINK_QUEUE_FULL_POLICY,
+      GstPluginAPIFlags (0));
 }

@@ -5,8 +5,9 @@
 
 G_BEGIN_DECLS
 
-#define GST_TYPE_KAFKA_SINK (gst_kafka_sink_get_type())
-G_DECLARE_FINAL_TYPE(GstKafkaSink, gst_kafka_sink, GST, KAFKA_SINK, GstBaseSink)
+#define GST_TYPE_KAFKA_SINK (gst_kafka_sink_get_type ())
+G_DECLARE_FINAL_TYPE (GstKafkaSink, gst_kafka_sink, GST, KAFKA_SINK,
+    GstBaseSink)
 
 /**
  * GstKafkaSinkQueueFullPolicy:
@@ -27,7 +28,7 @@ typedef enum
 } GstKafkaSinkQueueFullPolicy;
 
 #define GST_TYPE_KAFKA_SINK_QUEUE_FULL_POLICY                                  \
-  (gst_kafka_sink_queue_full_policy_get_type())
-GType gst_kafka_sink_queue_full_policy_get_type(void);
+  (gst_kafka_sink_queue_full_policy_get_type ())
+GType gst_kafka_sink_queue_full_policy_get_type (void);
 
 G_END_DECLS

@@ -34,19 +34,19 @@ using gstkafka::FrameInfo;
 /* --- Helpers ------------------------------------------------------------- */
 
 static GstElement *
-new_sink(const std::string &topic, const char *config = nullptr,
+new_sink (const std::string &topic, const char *config = nullptr,
     const char *brokers = nullptr)
 {
-  GstElement *sink = gst_element_factory_make("kafkasink", nullptr);
-  fail_unless(sink != nullptr);
-  gst_object_ref_sink(sink);
-  g_object_set(sink, "brokers", brokers ? brokers : kafkatest::brokers(),
-      "topic", topic.c_str(), nullptr);
+  GstElement *sink = gst_element_factory_make ("kafkasink", nullptr);
+  fail_unless (sink != nullptr);
+  gst_object_ref_sink (sink);
+  g_object_set (sink, "brokers", brokers ? brokers : kafkatest::brokers (),
+      "topic", topic.c_str (), nullptr);
   if (config) {
-    GstStructure *s = gst_structure_from_string(config, nullptr);
-    fail_unless(s != nullptr, "bad test config %s", config);
-    g_object_set(sink, "config", s, nullptr);
-    gst_structure_free(s);
+    GstStructure *s = gst_structure_from_string (config, nullptr);
+    fail_unless (s != nullptr, "bad test config %s", config);
+    g_object_set (sink, "config", s, nullptr);
+    gst_structure_free (s);
   }
   return sink;
 }
@@ -58,77 +58,77 @@ struct SinkHarness
   GstHarness *h;
   GstBus *bus;
 
-  explicit SinkHarness(GstElement *element, const char *caps = "video/x-test")
+  explicit SinkHarness (GstElement *element, const char *caps = "video/x-test")
   {
     sink = element;
-    bus = gst_bus_new();
-    gst_element_set_bus(sink, bus);
+    bus = gst_bus_new ();
+    gst_element_set_bus (sink, bus);
     /* push() returns once the buffer is rendered. */
-    g_object_set(sink, "async", FALSE, nullptr);
-    h = gst_harness_new_with_element(sink, "sink", nullptr);
-    gst_harness_set_src_caps_str(h, caps);
+    g_object_set (sink, "async", FALSE, nullptr);
+    h = gst_harness_new_with_element (sink, "sink", nullptr);
+    gst_harness_set_src_caps_str (h, caps);
   }
-  ~SinkHarness()
+  ~SinkHarness ()
   {
-    gst_harness_teardown(h);
-    gst_element_set_bus(sink, nullptr);
-    gst_object_unref(bus);
-    gst_object_unref(sink);
+    gst_harness_teardown (h);
+    gst_element_set_bus (sink, nullptr);
+    gst_object_unref (bus);
+    gst_object_unref (sink);
   }
-  GstFlowReturn push(GstBuffer *buf)
+  GstFlowReturn push (GstBuffer *buf)
   {
-    return gst_harness_push(h, buf);
+    return gst_harness_push (h, buf);
   }
-  bool eos()
+  bool eos ()
   {
-    return gst_harness_push_event(h, gst_event_new_eos());
+    return gst_harness_push_event (h, gst_event_new_eos ());
   }
   /* The next message of @types, or nullptr after @seconds. */
-  GstMessage *pop(int types, int seconds = 60)
+  GstMessage *pop (int types, int seconds = 60)
   {
-    return gst_bus_timed_pop_filtered(
-        bus, seconds * GST_SECOND, GstMessageType(types));
+    return gst_bus_timed_pop_filtered (bus, seconds * GST_SECOND,
+        GstMessageType (types));
   }
-  guint64 stat(const char *name)
+  guint64 stat (const char *name)
   {
     guint64 v;
-    g_object_get(sink, name, &v, nullptr);
+    g_object_get (sink, name, &v, nullptr);
     return v;
   }
 };
 
 /* Payload byte @i of buffer @seq: never 0, so kcat's output survives. */
 static guint8
-pattern_byte(guint seq, gsize i)
+pattern_byte (guint seq, gsize i)
 {
-  return guint8(1 + (seq * 31 + i * 7 + i / 251) % 255);
+  return guint8 (1 + (seq * 31 + i * 7 + i / 251) % 255);
 }
 
 static GstBuffer *
-make_buffer(guint seq, gsize size)
+make_buffer (guint seq, gsize size)
 {
-  GstBuffer *buf = gst_buffer_new_allocate(nullptr, size, nullptr);
+  GstBuffer *buf = gst_buffer_new_allocate (nullptr, size, nullptr);
   GstMapInfo map;
-  gst_buffer_map(buf, &map, GST_MAP_WRITE);
+  gst_buffer_map (buf, &map, GST_MAP_WRITE);
   for (gsize i = 0; i < size; i++)
-    map.data[i] = pattern_byte(seq, i);
-  gst_buffer_unmap(buf, &map);
-  GST_BUFFER_PTS(buf) = seq * 40 * GST_MSECOND;
-  GST_BUFFER_DTS(buf) = seq * 40 * GST_MSECOND;
-  GST_BUFFER_DURATION(buf) = 40 * GST_MSECOND;
+    map.data[i] = pattern_byte (seq, i);
+  gst_buffer_unmap (buf, &map);
+  GST_BUFFER_PTS (buf) = seq * 40 * GST_MSECOND;
+  GST_BUFFER_DTS (buf) = seq * 40 * GST_MSECOND;
+  GST_BUFFER_DURATION (buf) = 40 * GST_MSECOND;
   if (seq % 5 != 0)
-    GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT);
+    GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DELTA_UNIT);
   if (seq == 0)
-    GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DISCONT);
+    GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
   return buf;
 }
 
 static std::string
-expected_payload(guint seq, gsize size)
+expected_payload (guint seq, gsize size)
 {
-  std::string s(size, '\0');
+  std::string s (size, '\0');
   for (gsize i = 0; i < size; i++)
-    s[i] = char(pattern_byte(seq, i));
+    s[i] = char (pattern_byte (seq, i));
   return s;
 }
 
@@ -148,97 +148,99 @@ struct Record
 /* Every message of @topic, partition by partition in offset order, read
  * with a plain librdkafka consumer. */
 static std::vector<Record>
-consume_all(const std::string &topic, const char *brokers = nullptr)
+consume_all (const std::string &topic, const char *brokers = nullptr)
 {
   char errstr[512];
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  rd_kafka_conf_t *conf = rd_kafka_conf_new ();
   std::string group = "kafkasink-test-" + topic;
-  const char *settings[][2]
-      = {{"bootstrap.servers", brokers ? brokers : kafkatest::brokers()},
-          {"group.id", group.c_str()}, {"enable.auto.commit", "false"},
-          {"enable.partition.eof", "true"}, {"auto.offset.reset", "earliest"}};
+  const char *settings[][2] = {{"bootstrap.servers",
+                                   brokers ? brokers : kafkatest::brokers ()},
+      {"group.id", group.c_str ()}, {"enable.auto.commit", "false"},
+      {"enable.partition.eof", "true"}, {"auto.offset.reset", "earliest"}};
   for (auto &kv : settings)
-    fail_unless(rd_kafka_conf_set(conf, kv[0], kv[1], errstr, sizeof(errstr))
-                == RD_KAFKA_CONF_OK);
-  gstkafka::Handle rk(
-      rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr)));
-  fail_unless(rk != nullptr, "%s", errstr);
+    fail_unless (rd_kafka_conf_set (conf, kv[0], kv[1], errstr,
+                     sizeof (errstr)) == RD_KAFKA_CONF_OK);
+  gstkafka::Handle rk (
+      rd_kafka_new (RD_KAFKA_CONSUMER, conf, errstr, sizeof (errstr)));
+  fail_unless (rk != nullptr, "%s", errstr);
 
   const rd_kafka_metadata_t *md = nullptr;
-  rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk.get(), topic.c_str(), nullptr);
-  fail_unless(rd_kafka_metadata(rk.get(), 0, rkt, &md, 10000)
-              == RD_KAFKA_RESP_ERR_NO_ERROR);
-  fail_unless_equals_int(md->topic_cnt, 1);
+  rd_kafka_topic_t *rkt = rd_kafka_topic_new (rk.get (), topic.c_str (),
+      nullptr);
+  fail_unless (rd_kafka_metadata (rk.get (), 0, rkt, &md, 10000) ==
+               RD_KAFKA_RESP_ERR_NO_ERROR);
+  fail_unless_equals_int (md->topic_cnt, 1);
   int partitions = md->topics[0].partition_cnt;
-  rd_kafka_metadata_destroy(md);
-  rd_kafka_topic_destroy(rkt);
-  fail_unless(partitions > 0, "topic %s has no partitions", topic.c_str());
+  rd_kafka_metadata_destroy (md);
+  rd_kafka_topic_destroy (rkt);
+  fail_unless (partitions > 0, "topic %s has no partitions", topic.c_str ());
 
-  gstkafka::TopicPartitionList tpl(
-      rd_kafka_topic_partition_list_new(partitions));
+  gstkafka::TopicPartitionList tpl (
+      rd_kafka_topic_partition_list_new (partitions));
   for (int p = 0; p < partitions; p++)
-    rd_kafka_topic_partition_list_add(tpl.get(), topic.c_str(), p)->offset
-        = RD_KAFKA_OFFSET_BEGINNING;
-  fail_unless(
-      rd_kafka_assign(rk.get(), tpl.get()) == RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_topic_partition_list_add (tpl.get (), topic.c_str (), p)
+        ->offset = RD_KAFKA_OFFSET_BEGINNING;
+  fail_unless (
+      rd_kafka_assign (rk.get (), tpl.get ()) == RD_KAFKA_RESP_ERR_NO_ERROR);
 
   std::map<gint32, std::vector<Record>> by_partition;
   std::set<gint32> at_end;
-  gint64 deadline = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
-  while (int(at_end.size()) < partitions && g_get_monotonic_time() < deadline) {
-    gstkafka::Message m(rd_kafka_consumer_poll(rk.get(), 200));
+  gint64 deadline = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+  while (
+      int (at_end.size ()) < partitions && g_get_monotonic_time () < deadline) {
+    gstkafka::Message m (rd_kafka_consumer_poll (rk.get (), 200));
     if (!m)
       continue;
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-      at_end.insert(m->partition);
+      at_end.insert (m->partition);
       continue;
     }
-    fail_unless(m->err == RD_KAFKA_RESP_ERR_NO_ERROR, "consume: %s",
-        rd_kafka_message_errstr(m.get()));
+    fail_unless (m->err == RD_KAFKA_RESP_ERR_NO_ERROR, "consume: %s",
+        rd_kafka_message_errstr (m.get ()));
     Record r;
     r.partition = m->partition;
     r.offset = m->offset;
     r.null_value = m->payload == nullptr;
-    r.payload.assign(static_cast<const char *>(m->payload), m->len);
+    r.payload.assign (static_cast<const char *> (m->payload), m->len);
     if (m->key)
-      r.key.assign(static_cast<const char *>(m->key), m->key_len);
-    r.timestamp = rd_kafka_message_timestamp(m.get(), nullptr);
+      r.key.assign (static_cast<const char *> (m->key), m->key_len);
+    r.timestamp = rd_kafka_message_timestamp (m.get (), nullptr);
     std::string problems;
-    fail_unless(gstkafka::headers_read(m.get(), r.info, problems), "%s",
-        problems.c_str());
+    fail_unless (gstkafka::headers_read (m.get (), r.info, problems), "%s",
+        problems.c_str ());
     if (r.info.caps)
-      r.caps.assign(r.info.caps, r.info.caps_len);
+      r.caps.assign (r.info.caps, r.info.caps_len);
     r.info.caps = nullptr;
-    by_partition[r.partition].push_back(std::move(r));
+    by_partition[r.partition].push_back (std::move (r));
   }
-  fail_unless_equals_int(int(at_end.size()), partitions);
-  rd_kafka_consumer_close(rk.get());
+  fail_unless_equals_int (int (at_end.size ()), partitions);
+  rd_kafka_consumer_close (rk.get ());
 
   std::vector<Record> all;
   for (auto &kv : by_partition)
     for (auto &r : kv.second)
-      all.push_back(std::move(r));
+      all.push_back (std::move (r));
   return all;
 }
 
 /* The payloads of @topic's partition 0 as kcat prints them. */
 static std::vector<std::string>
-kcat_payloads(const std::string &topic)
+kcat_payloads (const std::string &topic)
 {
   std::string out, err;
-  int rc = kafkatest::run(
-      {"kcat", "-b", kafkatest::brokers(), "-C", "-t", topic.c_str(), "-p", "0",
-          "-o", "beginning", "-e", "-q", "-f", "%S:%s"},
+  int rc = kafkatest::run ({"kcat", "-b", kafkatest::brokers (), "-C", "-t",
+                               topic.c_str (), "-p", "0", "-o", "beginning",
+                               "-e", "-q", "-f", "%S:%s"},
       &out, &err);
-  fail_unless_equals_int(rc, 0);
+  fail_unless_equals_int (rc, 0);
   std::vector<std::string> payloads;
   size_t pos = 0;
-  while (pos < out.size()) {
-    size_t colon = out.find(':', pos);
-    fail_unless(colon != std::string::npos);
-    size_t len = std::stoul(out.substr(pos, colon - pos));
-    fail_unless(colon + 1 + len <= out.size());
-    payloads.push_back(out.substr(colon + 1, len));
+  while (pos < out.size ()) {
+    size_t colon = out.find (':', pos);
+    fail_unless (colon != std::string::npos);
+    size_t len = std::stoul (out.substr (pos, colon - pos));
+    fail_unless (colon + 1 + len <= out.size ());
+    payloads.push_back (out.substr (colon + 1, len));
     pos = colon + 1 + len;
   }
   return payloads;
@@ -246,279 +248,282 @@ kcat_payloads(const std::string &topic)
 
 /* kcat's JSON view of @topic: one line per message. */
 static std::vector<std::string>
-kcat_json_lines(const std::string &topic)
+kcat_json_lines (const std::string &topic)
 {
   std::string out, err;
-  int rc
-      = kafkatest::run({"kcat", "-b", kafkatest::brokers(), "-C", "-t",
-                           topic.c_str(), "-o", "beginning", "-e", "-q", "-J"},
-          &out, &err);
-  fail_unless_equals_int(rc, 0);
+  int rc = kafkatest::run ({"kcat", "-b", kafkatest::brokers (), "-C", "-t",
+                               topic.c_str (), "-o", "beginning", "-e", "-q",
+                               "-J"},
+      &out, &err);
+  fail_unless_equals_int (rc, 0);
   std::vector<std::string> lines;
-  g_auto(GStrv) parts = g_strsplit(out.c_str(), "\n", -1);
+  g_auto (GStrv) parts = g_strsplit (out.c_str (), "\n", -1);
   for (guint i = 0; parts[i]; i++)
     if (parts[i][0])
-      lines.push_back(parts[i]);
+      lines.push_back (parts[i]);
   return lines;
 }
 
 static void
-check_error(GstMessage *msg, GQuark domain, int code,
+check_error (GstMessage *msg, GQuark domain, int code,
     std::initializer_list<const char *> words)
 {
-  fail_unless(msg != nullptr, "no error message");
-  fail_unless_equals_int(GST_MESSAGE_TYPE(msg), GST_MESSAGE_ERROR);
+  fail_unless (msg != nullptr, "no error message");
+  fail_unless_equals_int (GST_MESSAGE_TYPE (msg), GST_MESSAGE_ERROR);
   GError *err = nullptr;
   gchar *debug = nullptr;
-  gst_message_parse_error(msg, &err, &debug);
-  GST_INFO("error: %s (%s)", err->message, debug);
-  fail_unless(err->domain == domain && err->code == code,
-      "unexpected error %s %d: %s", g_quark_to_string(err->domain), err->code,
+  gst_message_parse_error (msg, &err, &debug);
+  GST_INFO ("error: %s (%s)", err->message, debug);
+  fail_unless (err->domain == domain && err->code == code,
+      "unexpected error %s %d: %s", g_quark_to_string (err->domain), err->code,
       err->message);
   for (const char *w : words)
-    fail_unless(strstr(err->message, w) != nullptr,
+    fail_unless (strstr (err->message, w) != nullptr,
         "error '%s' does not mention '%s'", err->message, w);
-  g_error_free(err);
-  g_free(debug);
-  gst_message_unref(msg);
+  g_error_free (err);
+  g_free (debug);
+  gst_message_unref (msg);
 }
 
 static bool
-message_mentions(GstMessage *msg, const char *word)
+message_mentions (GstMessage *msg, const char *word)
 {
   GError *err = nullptr;
   gchar *debug = nullptr;
-  if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_WARNING)
-    gst_message_parse_warning(msg, &err, &debug);
+  if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_WARNING)
+    gst_message_parse_warning (msg, &err, &debug);
   else
-    gst_message_parse_error(msg, &err, &debug);
-  bool found = strstr(err->message, word) != nullptr;
-  g_error_free(err);
-  g_free(debug);
+    gst_message_parse_error (msg, &err, &debug);
+  bool found = strstr (err->message, word) != nullptr;
+  g_error_free (err);
+  g_free (debug);
   return found;
 }
 
 /* A local port where nothing listens. */
 static std::string
-closed_port_address()
+closed_port_address ()
 {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  fail_unless(fd >= 0);
+  int fd = socket (AF_INET, SOCK_STREAM, 0);
+  fail_unless (fd >= 0);
   struct sockaddr_in addr = {};
   addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  fail_unless(bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) == 0);
-  socklen_t len = sizeof(addr);
-  fail_unless(getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len) == 0);
-  close(fd);
-  return "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+  fail_unless (
+      bind (fd, reinterpret_cast<sockaddr *> (&addr), sizeof (addr)) == 0);
+  socklen_t len = sizeof (addr);
+  fail_unless (
+      getsockname (fd, reinterpret_cast<sockaddr *> (&addr), &len) == 0);
+  close (fd);
+  return "127.0.0.1:" + std::to_string (ntohs (addr.sin_port));
 }
 
 /* Creates @topic with one topic-level setting. */
 static void
-create_topic_with_config(
-    const std::string &topic, const char *key, const char *value)
+create_topic_with_config (const std::string &topic, const char *key,
+    const char *value)
 {
   char errstr[512];
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  rd_kafka_conf_set(
-      conf, "bootstrap.servers", kafkatest::brokers(), errstr, sizeof(errstr));
-  gstkafka::Handle rk(
-      rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr)));
-  rd_kafka_NewTopic_t *nt
-      = rd_kafka_NewTopic_new(topic.c_str(), 1, 1, errstr, sizeof(errstr));
-  rd_kafka_NewTopic_set_config(nt, key, value);
-  gstkafka::Queue q(rd_kafka_queue_new(rk.get()));
-  rd_kafka_CreateTopics(rk.get(), &nt, 1, nullptr, q.get());
-  gstkafka::Event ev(rd_kafka_queue_poll(q.get(), 30000));
-  fail_unless(ev != nullptr);
+  rd_kafka_conf_t *conf = rd_kafka_conf_new ();
+  rd_kafka_conf_set (conf, "bootstrap.servers", kafkatest::brokers (), errstr,
+      sizeof (errstr));
+  gstkafka::Handle rk (
+      rd_kafka_new (RD_KAFKA_PRODUCER, conf, errstr, sizeof (errstr)));
+  rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new (topic.c_str (), 1, 1, errstr,
+      sizeof (errstr));
+  rd_kafka_NewTopic_set_config (nt, key, value);
+  gstkafka::Queue q (rd_kafka_queue_new (rk.get ()));
+  rd_kafka_CreateTopics (rk.get (), &nt, 1, nullptr, q.get ());
+  gstkafka::Event ev (rd_kafka_queue_poll (q.get (), 30000));
+  fail_unless (ev != nullptr);
   size_t n;
-  const rd_kafka_topic_result_t **res = rd_kafka_CreateTopics_result_topics(
-      rd_kafka_event_CreateTopics_result(ev.get()), &n);
-  fail_unless(
-      n == 1
-          && rd_kafka_topic_result_error(res[0]) == RD_KAFKA_RESP_ERR_NO_ERROR,
-      "CreateTopics: %s", n ? rd_kafka_topic_result_error_string(res[0]) : "");
-  rd_kafka_NewTopic_destroy(nt);
+  const rd_kafka_topic_result_t **res =
+      rd_kafka_CreateTopics_result_topics (rd_kafka_event_CreateTopics_result (
+                                               ev.get ()),
+          &n);
+  fail_unless (n == 1 && rd_kafka_topic_result_error (res[0]) ==
+                             RD_KAFKA_RESP_ERR_NO_ERROR,
+      "CreateTopics: %s", n ? rd_kafka_topic_result_error_string (res[0]) : "");
+  rd_kafka_NewTopic_destroy (nt);
   /* Wait for the leader, like kafkatest::create_topic. */
-  fail_unless(kafkatest::create_topic(topic));
+  fail_unless (kafkatest::create_topic (topic));
 }
 
 /* --- Delivery ------------------------------------------------------------ */
 
-GST_START_TEST(test_round_trip)
+GST_START_TEST (test_round_trip)
 {
   const guint n = 40;
-  std::string topic = kafkatest::unique_topic("sink-roundtrip");
-  fail_unless(kafkatest::create_topic(topic));
-  GstElement *sink = new_sink(topic);
-  g_object_set(sink, "key", "camera-1", nullptr);
+  std::string topic = kafkatest::unique_topic ("sink-roundtrip");
+  fail_unless (kafkatest::create_topic (topic));
+  GstElement *sink = new_sink (topic);
+  g_object_set (sink, "key", "camera-1", nullptr);
   const char *caps = "video/x-test, width=(int)320, height=(int)240";
-  const GstClockTime unix_ts = G_GUINT64_CONSTANT(1600000000123) * GST_MSECOND;
+  const GstClockTime unix_ts = G_GUINT64_CONSTANT (1600000000123) * GST_MSECOND;
   std::vector<gsize> sizes;
   guint64 total = 0;
   {
-    SinkHarness sh(sink, caps);
-    GstCaps *unix_caps = gst_caps_new_empty_simple("timestamp/x-unix");
+    SinkHarness sh (sink, caps);
+    GstCaps *unix_caps = gst_caps_new_empty_simple ("timestamp/x-unix");
     for (guint i = 0; i < n; i++) {
       gsize size = 1 + i * 5003;
-      sizes.push_back(size);
+      sizes.push_back (size);
       total += size;
-      GstBuffer *buf = make_buffer(i, size);
+      GstBuffer *buf = make_buffer (i, size);
       if (i == n - 1)
-        gst_buffer_add_reference_timestamp_meta(
-            buf, unix_caps, unix_ts, GST_CLOCK_TIME_NONE);
-      fail_unless_equals_int(sh.push(buf), GST_FLOW_OK);
+        gst_buffer_add_reference_timestamp_meta (buf, unix_caps, unix_ts,
+            GST_CLOCK_TIME_NONE);
+      fail_unless_equals_int (sh.push (buf), GST_FLOW_OK);
     }
-    gst_caps_unref(unix_caps);
-    fail_unless(sh.eos());
-    GstMessage *msg = sh.pop(GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
-    fail_unless(msg && GST_MESSAGE_TYPE(msg) == GST_MESSAGE_EOS);
-    gst_message_unref(msg);
+    gst_caps_unref (unix_caps);
+    fail_unless (sh.eos ());
+    GstMessage *msg = sh.pop (GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+    fail_unless (msg && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS);
+    gst_message_unref (msg);
 
     /* EOS came after every acknowledgement. */
-    fail_unless_equals_uint64(sh.stat("messages-delivered"), n);
-    fail_unless_equals_uint64(sh.stat("bytes-delivered"), total);
-    fail_unless_equals_uint64(sh.stat("messages-queued"), 0);
-    fail_unless_equals_uint64(sh.stat("bytes-queued"), 0);
-    fail_unless_equals_uint64(sh.stat("messages-failed"), 0);
-    fail_unless(GST_CLOCK_TIME_IS_VALID(sh.stat("last-delivery-latency")));
+    fail_unless_equals_uint64 (sh.stat ("messages-delivered"), n);
+    fail_unless_equals_uint64 (sh.stat ("bytes-delivered"), total);
+    fail_unless_equals_uint64 (sh.stat ("messages-queued"), 0);
+    fail_unless_equals_uint64 (sh.stat ("bytes-queued"), 0);
+    fail_unless_equals_uint64 (sh.stat ("messages-failed"), 0);
+    fail_unless (GST_CLOCK_TIME_IS_VALID (sh.stat ("last-delivery-latency")));
     GstStructure *stats = nullptr;
-    g_object_get(sink, "stats", &stats, nullptr);
+    g_object_get (sink, "stats", &stats, nullptr);
     guint64 delivered = 0;
-    fail_unless(
-        gst_structure_get_uint64(stats, "messages-delivered", &delivered));
-    fail_unless_equals_uint64(delivered, n);
-    gst_structure_free(stats);
+    fail_unless (
+        gst_structure_get_uint64 (stats, "messages-delivered", &delivered));
+    fail_unless_equals_uint64 (delivered, n);
+    gst_structure_free (stats);
   }
 
   /* Any client sees exactly the buffers' bytes, in order. */
-  std::vector<std::string> payloads = kcat_payloads(topic);
-  fail_unless_equals_int(payloads.size(), n);
+  std::vector<std::string> payloads = kcat_payloads (topic);
+  fail_unless_equals_int (payloads.size (), n);
   for (guint i = 0; i < n; i++)
-    fail_unless(
-        payloads[i] == expected_payload(i, sizes[i]), "payload %u differs", i);
-  std::vector<std::string> lines = kcat_json_lines(topic);
-  fail_unless_equals_int(lines.size(), n);
+    fail_unless (payloads[i] == expected_payload (i, sizes[i]),
+        "payload %u differs", i);
+  std::vector<std::string> lines = kcat_json_lines (topic);
+  fail_unless_equals_int (lines.size (), n);
   for (auto &l : lines)
     for (const char *h : {"\"gst.pts\"", "\"gst.dts\"", "\"gst.duration\"",
              "\"gst.flags\"", "\"gst.session\"", "\"gst.seq\""})
-      fail_unless(l.find(h) != std::string::npos, "no %s header", h);
-  fail_unless(lines[0].find("\"gst.caps\"") != std::string::npos);
+      fail_unless (l.find (h) != std::string::npos, "no %s header", h);
+  fail_unless (lines[0].find ("\"gst.caps\"") != std::string::npos);
 
   /* The headers carry what kafkasrc needs. */
-  std::vector<Record> records = consume_all(topic);
-  fail_unless_equals_int(records.size(), n);
+  std::vector<Record> records = consume_all (topic);
+  fail_unless_equals_int (records.size (), n);
   guint with_caps = 0;
   for (guint i = 0; i < n; i++) {
     const Record &r = records[i];
-    fail_unless_equals_int(r.offset, i);
-    fail_unless_equals_string(r.key.c_str(), "camera-1");
-    fail_unless(r.info.has_seq && r.info.seq == i);
-    fail_unless(r.info.has_session);
-    fail_unless(r.info.session == records[0].info.session);
-    fail_unless_equals_uint64(r.info.pts, i * 40 * GST_MSECOND);
-    fail_unless_equals_uint64(r.info.dts, i * 40 * GST_MSECOND);
-    fail_unless_equals_uint64(r.info.duration, 40 * GST_MSECOND);
-    guint32 flags = (i % 5 ? GST_BUFFER_FLAG_DELTA_UNIT : 0)
-                    | (i == 0 ? GST_BUFFER_FLAG_DISCONT : 0);
-    fail_unless_equals_int(r.info.flags, flags);
-    fail_if(r.info.eos);
+    fail_unless_equals_int (r.offset, i);
+    fail_unless_equals_string (r.key.c_str (), "camera-1");
+    fail_unless (r.info.has_seq && r.info.seq == i);
+    fail_unless (r.info.has_session);
+    fail_unless (r.info.session == records[0].info.session);
+    fail_unless_equals_uint64 (r.info.pts, i * 40 * GST_MSECOND);
+    fail_unless_equals_uint64 (r.info.dts, i * 40 * GST_MSECOND);
+    fail_unless_equals_uint64 (r.info.duration, 40 * GST_MSECOND);
+    guint32 flags = (i % 5 ? GST_BUFFER_FLAG_DELTA_UNIT : 0) |
+                    (i == 0 ? GST_BUFFER_FLAG_DISCONT : 0);
+    fail_unless_equals_int (r.info.flags, flags);
+    fail_if (r.info.eos);
     if (i % 5 == 0)
-      fail_unless_equals_string(r.caps.c_str(), caps);
-    with_caps += !r.caps.empty();
+      fail_unless_equals_string (r.caps.c_str (), caps);
+    with_caps += !r.caps.empty ();
     /* Kafka timestamps follow the running time... */
     if (i > 0 && i < n - 1)
-      fail_unless_equals_int64(
-          r.timestamp - records[0].timestamp, gint64(i) * 40);
+      fail_unless_equals_int64 (r.timestamp - records[0].timestamp,
+          gint64 (i) * 40);
   }
   /* ...or the buffer's reference timestamp. */
-  fail_unless_equals_int64(records[n - 1].timestamp, 1600000000123);
+  fail_unless_equals_int64 (records[n - 1].timestamp, 1600000000123);
   /* Delta units do not repeat the caps. */
-  fail_unless(with_caps < n);
+  fail_unless (with_caps < n);
 }
 
 GST_END_TEST;
 
-GST_START_TEST(test_eos_marker_and_sessions)
+GST_START_TEST (test_eos_marker_and_sessions)
 {
-  std::string topic = kafkatest::unique_topic("sink-eos-marker");
-  fail_unless(kafkatest::create_topic(topic));
+  std::string topic = kafkatest::unique_topic ("sink-eos-marker");
+  fail_unless (kafkatest::create_topic (topic));
   for (int run = 0; run < 2; run++) {
-    GstElement *sink = new_sink(topic);
-    g_object_set(sink, "eos-marker", run == 0, nullptr);
-    SinkHarness sh(sink);
+    GstElement *sink = new_sink (topic);
+    g_object_set (sink, "eos-marker", run == 0, nullptr);
+    SinkHarness sh (sink);
     for (guint i = 0; i < 3; i++)
-      fail_unless_equals_int(sh.push(make_buffer(i, 100)), GST_FLOW_OK);
-    fail_unless(sh.eos());
-    GstMessage *msg = sh.pop(GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
-    fail_unless(msg && GST_MESSAGE_TYPE(msg) == GST_MESSAGE_EOS);
-    gst_message_unref(msg);
+      fail_unless_equals_int (sh.push (make_buffer (i, 100)), GST_FLOW_OK);
+    fail_unless (sh.eos ());
+    GstMessage *msg = sh.pop (GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+    fail_unless (msg && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS);
+    gst_message_unref (msg);
   }
 
-  std::vector<Record> r = consume_all(topic);
-  fail_unless_equals_int(r.size(), 7);
+  std::vector<Record> r = consume_all (topic);
+  fail_unless_equals_int (r.size (), 7);
   /* First run: three frames and the marker, an empty (not null) value. */
   for (guint i = 0; i < 4; i++) {
-    fail_unless_equals_uint64(r[i].info.seq, i);
-    fail_unless(r[i].info.session == r[0].info.session);
+    fail_unless_equals_uint64 (r[i].info.seq, i);
+    fail_unless (r[i].info.session == r[0].info.session);
   }
-  fail_unless(r[3].info.eos);
-  fail_unless(r[3].payload.empty());
-  fail_if(r[3].info.has_flags);
-  fail_if(GST_CLOCK_TIME_IS_VALID(r[3].info.pts));
+  fail_unless (r[3].info.eos);
+  fail_unless (r[3].payload.empty ());
+  fail_if (r[3].info.has_flags);
+  fail_if (GST_CLOCK_TIME_IS_VALID (r[3].info.pts));
   /* Second run: a new session, counting from 0 again, no marker. */
-  fail_unless(r[4].info.session != r[0].info.session);
+  fail_unless (r[4].info.session != r[0].info.session);
   for (guint i = 4; i < 7; i++) {
-    fail_unless_equals_uint64(r[i].info.seq, i - 4);
-    fail_if(r[i].info.eos);
+    fail_unless_equals_uint64 (r[i].info.seq, i - 4);
+    fail_if (r[i].info.eos);
   }
   /* Each session starts with the caps, whatever the flags. */
-  fail_unless_equals_string(r[4].caps.c_str(), "video/x-test");
+  fail_unless_equals_string (r[4].caps.c_str (), "video/x-test");
 }
 
 GST_END_TEST;
 
 static void
-release_notify(gpointer data)
+release_notify (gpointer data)
 {
-  static_cast<std::atomic<int> *>(data)->fetch_add(1);
+  static_cast<std::atomic<int> *> (data)->fetch_add (1);
 }
 
-GST_START_TEST(test_zero_copy)
+GST_START_TEST (test_zero_copy)
 {
   const gsize size = 100000;
-  std::string topic = kafkatest::unique_topic("sink-zerocopy");
-  fail_unless(kafkatest::create_topic(topic));
+  std::string topic = kafkatest::unique_topic ("sink-zerocopy");
+  fail_unless (kafkatest::create_topic (topic));
   /* A long linger keeps the message in librdkafka's queue until EOS. */
-  GstElement *sink = new_sink(topic, "kafka, linger.ms=60000");
-  g_object_set(sink, "enable-last-sample", FALSE, nullptr);
-  std::vector<guint8> data(size, 'a');
+  GstElement *sink = new_sink (topic, "kafka, linger.ms=60000");
+  g_object_set (sink, "enable-last-sample", FALSE, nullptr);
+  std::vector<guint8> data (size, 'a');
   std::atomic<int> released{0};
   {
-    SinkHarness sh(sink);
-    GstBuffer *buf = gst_buffer_new_wrapped_full(GstMemoryFlags(0), data.data(),
-        size, 0, size, &released, release_notify);
-    fail_unless_equals_int(sh.push(buf), GST_FLOW_OK);
+    SinkHarness sh (sink);
+    GstBuffer *buf = gst_buffer_new_wrapped_full (GstMemoryFlags (0),
+        data.data (), size, 0, size, &released, release_notify);
+    fail_unless_equals_int (sh.push (buf), GST_FLOW_OK);
     /* kafkasink holds the buffer until the broker acknowledges it. */
-    fail_unless_equals_int(released.load(), 0);
-    fail_unless_equals_uint64(sh.stat("bytes-queued"), size);
+    fail_unless_equals_int (released.load (), 0);
+    fail_unless_equals_uint64 (sh.stat ("bytes-queued"), size);
 
     /* librdkafka reads the frame from the buffer's own memory when it sends
      * it: changing that memory now changes what the broker gets. Nothing
      * may do this in a real pipeline; here it proves there was no copy. */
-    memset(data.data(), 'b', size);
+    memset (data.data (), 'b', size);
 
-    fail_unless(sh.eos());
-    GstMessage *msg = sh.pop(GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
-    fail_unless(msg && GST_MESSAGE_TYPE(msg) == GST_MESSAGE_EOS);
-    gst_message_unref(msg);
+    fail_unless (sh.eos ());
+    GstMessage *msg = sh.pop (GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+    fail_unless (msg && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS);
+    gst_message_unref (msg);
     /* ...and releases it once delivered. */
-    fail_unless_equals_int(released.load(), 1);
+    fail_unless_equals_int (released.load (), 1);
   }
-  std::vector<Record> r = consume_all(topic);
-  fail_unless_equals_int(r.size(), 1);
-  fail_unless(r[0].payload == std::string(size, 'b'));
+  std::vector<Record> r = consume_all (topic);
+  fail_unless_equals_int (r.size (), 1);
+  fail_unless (r[0].payload == std::string (size, 'b'));
 }
 
 GST_END_TEST;
@@ -526,206 +531,206 @@ GST_END_TEST;
 /* --- Settings errors ----------------------------------------------------- */
 
 static void
-check_start_error(GstElement *sink, GQuark domain, int code,
+check_start_error (GstElement *sink, GQuark domain, int code,
     std::initializer_list<const char *> words)
 {
-  GstBus *bus = gst_bus_new();
-  gst_element_set_bus(sink, bus);
-  fail_unless_equals_int(
-      gst_element_set_state(sink, GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE);
-  check_error(
-      gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR), domain, code, words);
-  gst_element_set_state(sink, GST_STATE_NULL);
-  gst_element_set_bus(sink, nullptr);
-  gst_object_unref(bus);
-  gst_object_unref(sink);
+  GstBus *bus = gst_bus_new ();
+  gst_element_set_bus (sink, bus);
+  fail_unless_equals_int (gst_element_set_state (sink, GST_STATE_PAUSED),
+      GST_STATE_CHANGE_FAILURE);
+  check_error (gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR), domain, code,
+      words);
+  gst_element_set_state (sink, GST_STATE_NULL);
+  gst_element_set_bus (sink, nullptr);
+  gst_object_unref (bus);
+  gst_object_unref (sink);
 }
 
-GST_START_TEST(test_config_errors)
+GST_START_TEST (test_config_errors)
 {
   GQuark res = GST_RESOURCE_ERROR;
-  GstElement *sink = gst_element_factory_make("kafkasink", nullptr);
-  gst_object_ref_sink(sink);
-  check_start_error(sink, res, GST_RESOURCE_ERROR_SETTINGS, {"topic"});
+  GstElement *sink = gst_element_factory_make ("kafkasink", nullptr);
+  gst_object_ref_sink (sink);
+  check_start_error (sink, res, GST_RESOURCE_ERROR_SETTINGS, {"topic"});
 
-  check_start_error(new_sink("t", "kafka, no.such.setting=1"), res,
+  check_start_error (new_sink ("t", "kafka, no.such.setting=1"), res,
       GST_RESOURCE_ERROR_SETTINGS, {"no.such.setting", "No such"});
-  check_start_error(new_sink("t", "kafka, acks=banana"), res,
+  check_start_error (new_sink ("t", "kafka, acks=banana"), res,
       GST_RESOURCE_ERROR_SETTINGS, {"acks"});
 
-  sink = new_sink("t");
-  g_object_set(sink, "config-file", "/nonexistent/client.properties", nullptr);
-  check_start_error(sink, res, GST_RESOURCE_ERROR_OPEN_READ,
+  sink = new_sink ("t");
+  g_object_set (sink, "config-file", "/nonexistent/client.properties", nullptr);
+  check_start_error (sink, res, GST_RESOURCE_ERROR_OPEN_READ,
       {"/nonexistent/client.properties"});
 
   gchar *path = nullptr;
-  gint fd = g_file_open_tmp("kafkasink-XXXXXX.properties", &path, nullptr);
-  fail_unless(fd >= 0);
-  close(fd);
-  fail_unless(g_file_set_contents(path,
+  gint fd = g_file_open_tmp ("kafkasink-XXXXXX.properties", &path, nullptr);
+  fail_unless (fd >= 0);
+  close (fd);
+  fail_unless (g_file_set_contents (path,
       "# producer settings\nlinger.ms=10\nbatch.size=banana\n", -1, nullptr));
-  sink = new_sink("t");
-  g_object_set(sink, "config-file", path, nullptr);
-  check_start_error(
-      sink, res, GST_RESOURCE_ERROR_SETTINGS, {"batch.size", "line 3"});
-  g_unlink(path);
-  g_free(path);
+  sink = new_sink ("t");
+  g_object_set (sink, "config-file", path, nullptr);
+  check_start_error (sink, res, GST_RESOURCE_ERROR_SETTINGS,
+      {"batch.size", "line 3"});
+  g_unlink (path);
+  g_free (path);
 
   /* Secrets do not read back. */
-  sink = new_sink("t", "kafka, sasl.password=hunter2, linger.ms=7");
+  sink = new_sink ("t", "kafka, sasl.password=hunter2, linger.ms=7");
   GstStructure *config = nullptr;
-  g_object_get(sink, "config", &config, nullptr);
-  fail_unless_equals_string(
-      gst_structure_get_string(config, "sasl.password"), "****");
-  gst_structure_free(config);
-  gst_object_unref(sink);
+  g_object_get (sink, "config", &config, nullptr);
+  fail_unless_equals_string (gst_structure_get_string (config, "sasl.password"),
+      "****");
+  gst_structure_free (config);
+  gst_object_unref (sink);
 }
 
 GST_END_TEST;
 
 /* --- Broker-side errors -------------------------------------------------- */
 
-GST_START_TEST(test_missing_topic)
+GST_START_TEST (test_missing_topic)
 {
-  std::string topic = kafkatest::unique_topic("sink-missing");
+  std::string topic = kafkatest::unique_topic ("sink-missing");
   /* Without auto-creation; the short propagation time only makes
    * librdkafka give up sooner. */
-  GstElement *sink = new_sink(topic, "kafka, allow.auto.create.topics=false, "
-                                     "topic.metadata.propagation.max.ms=1000");
-  SinkHarness sh(sink);
-  fail_unless_equals_int(sh.push(make_buffer(0, 100)), GST_FLOW_OK);
-  check_error(sh.pop(GST_MESSAGE_ERROR), GST_RESOURCE_ERROR,
-      GST_RESOURCE_ERROR_NOT_FOUND, {topic.c_str(), "does not exist"});
+  GstElement *sink = new_sink (topic, "kafka, allow.auto.create.topics=false, "
+                                      "topic.metadata.propagation.max.ms=1000");
+  SinkHarness sh (sink);
+  fail_unless_equals_int (sh.push (make_buffer (0, 100)), GST_FLOW_OK);
+  check_error (sh.pop (GST_MESSAGE_ERROR), GST_RESOURCE_ERROR,
+      GST_RESOURCE_ERROR_NOT_FOUND, {topic.c_str (), "does not exist"});
   /* The element refuses more data after its error. */
-  fail_unless_equals_int(sh.push(make_buffer(1, 100)), GST_FLOW_ERROR);
+  fail_unless_equals_int (sh.push (make_buffer (1, 100)), GST_FLOW_ERROR);
 }
 
 GST_END_TEST;
 
-GST_START_TEST(test_missing_topic_at_eos)
+GST_START_TEST (test_missing_topic_at_eos)
 {
-  std::string topic = kafkatest::unique_topic("sink-missing-eos");
+  std::string topic = kafkatest::unique_topic ("sink-missing-eos");
   /* librdkafka would wait topic.metadata.propagation.max.ms (30 s) before
    * failing the message; the flush timeout ends first and names the
    * cause. */
-  GstElement *sink = new_sink(topic, "kafka, allow.auto.create.topics=false");
-  g_object_set(sink, "flush-timeout", 1000, nullptr);
-  SinkHarness sh(sink);
-  fail_unless_equals_int(sh.push(make_buffer(0, 100)), GST_FLOW_OK);
-  fail_if(sh.eos());
-  check_error(sh.pop(GST_MESSAGE_ERROR), GST_RESOURCE_ERROR,
-      GST_RESOURCE_ERROR_NOT_FOUND, {topic.c_str(), "does not exist"});
+  GstElement *sink = new_sink (topic, "kafka, allow.auto.create.topics=false");
+  g_object_set (sink, "flush-timeout", 1000, nullptr);
+  SinkHarness sh (sink);
+  fail_unless_equals_int (sh.push (make_buffer (0, 100)), GST_FLOW_OK);
+  fail_if (sh.eos ());
+  check_error (sh.pop (GST_MESSAGE_ERROR), GST_RESOURCE_ERROR,
+      GST_RESOURCE_ERROR_NOT_FOUND, {topic.c_str (), "does not exist"});
 }
 
 GST_END_TEST;
 
-GST_START_TEST(test_unreachable_broker)
+GST_START_TEST (test_unreachable_broker)
 {
-  std::string address = closed_port_address();
-  GstElement *sink = new_sink(
-      "sink-unreachable", "kafka, message.timeout.ms=2000", address.c_str());
-  SinkHarness sh(sink);
+  std::string address = closed_port_address ();
+  GstElement *sink = new_sink ("sink-unreachable",
+      "kafka, message.timeout.ms=2000", address.c_str ());
+  SinkHarness sh (sink);
   /* No broker: the element still plays and takes buffers... */
   GstState state;
-  fail_unless_equals_int(gst_element_get_state(sink, &state, nullptr, 0),
+  fail_unless_equals_int (gst_element_get_state (sink, &state, nullptr, 0),
       GST_STATE_CHANGE_SUCCESS);
-  fail_unless_equals_int(state, GST_STATE_PLAYING);
+  fail_unless_equals_int (state, GST_STATE_PLAYING);
   for (guint i = 0; i < 3; i++)
-    fail_unless_equals_int(sh.push(make_buffer(i, 1000)), GST_FLOW_OK);
+    fail_unless_equals_int (sh.push (make_buffer (i, 1000)), GST_FLOW_OK);
 
   /* ...warns that it cannot reach the broker, then fails clearly. */
   bool warned = false;
   GstMessage *msg;
-  while ((msg = sh.pop(GST_MESSAGE_WARNING | GST_MESSAGE_ERROR))
-         && GST_MESSAGE_TYPE(msg) == GST_MESSAGE_WARNING) {
-    warned |= message_mentions(msg, address.c_str());
-    gst_message_unref(msg);
+  while ((msg = sh.pop (GST_MESSAGE_WARNING | GST_MESSAGE_ERROR)) &&
+         GST_MESSAGE_TYPE (msg) == GST_MESSAGE_WARNING) {
+    warned |= message_mentions (msg, address.c_str ());
+    gst_message_unref (msg);
   }
-  fail_unless(warned, "no warning naming the broker");
-  check_error(msg, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_WRITE,
-      {"sink-unreachable", "message.timeout.ms", address.c_str()});
-  fail_unless_equals_int(sh.push(make_buffer(3, 1000)), GST_FLOW_ERROR);
-  fail_if(sh.eos());
+  fail_unless (warned, "no warning naming the broker");
+  check_error (msg, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_WRITE,
+      {"sink-unreachable", "message.timeout.ms", address.c_str ()});
+  fail_unless_equals_int (sh.push (make_buffer (3, 1000)), GST_FLOW_ERROR);
+  fail_if (sh.eos ());
 }
 
 GST_END_TEST;
 
-GST_START_TEST(test_flush_timeout)
+GST_START_TEST (test_flush_timeout)
 {
-  std::string address = closed_port_address();
-  GstElement *sink = new_sink("sink-flush-timeout",
-      "kafka, message.timeout.ms=600000", address.c_str());
-  g_object_set(sink, "flush-timeout", 500, nullptr);
+  std::string address = closed_port_address ();
+  GstElement *sink = new_sink ("sink-flush-timeout",
+      "kafka, message.timeout.ms=600000", address.c_str ());
+  g_object_set (sink, "flush-timeout", 500, nullptr);
   {
-    SinkHarness sh(sink);
-    gst_object_ref(sink);
+    SinkHarness sh (sink);
+    gst_object_ref (sink);
     for (guint i = 0; i < 2; i++)
-      fail_unless_equals_int(sh.push(make_buffer(i, 1000)), GST_FLOW_OK);
+      fail_unless_equals_int (sh.push (make_buffer (i, 1000)), GST_FLOW_OK);
     /* EOS cannot be honoured: the loss is reported with its count. */
-    fail_if(sh.eos());
-    check_error(sh.pop(GST_MESSAGE_ERROR), GST_RESOURCE_ERROR,
+    fail_if (sh.eos ());
+    check_error (sh.pop (GST_MESSAGE_ERROR), GST_RESOURCE_ERROR,
         GST_RESOURCE_ERROR_WRITE,
         {"2 messages", "sink-flush-timeout", "flush-timeout"});
   }
   /* Stopping discarded them, counted, without waiting for the broker. */
   guint64 failed, queued;
-  g_object_get(
-      sink, "messages-failed", &failed, "messages-queued", &queued, nullptr);
-  fail_unless_equals_uint64(failed, 2);
-  fail_unless_equals_uint64(queued, 0);
-  gst_object_unref(sink);
+  g_object_get (sink, "messages-failed", &failed, "messages-queued", &queued,
+      nullptr);
+  fail_unless_equals_uint64 (failed, 2);
+  fail_unless_equals_uint64 (queued, 0);
+  gst_object_unref (sink);
 }
 
 GST_END_TEST;
 
-GST_START_TEST(test_frame_too_large_for_producer)
+GST_START_TEST (test_frame_too_large_for_producer)
 {
-  std::string topic = kafkatest::unique_topic("sink-large-local");
-  GstElement *sink = new_sink(topic, "kafka, message.max.bytes=100000");
-  SinkHarness sh(sink);
-  fail_unless_equals_int(sh.push(make_buffer(0, 150000)), GST_FLOW_ERROR);
-  check_error(sh.pop(GST_MESSAGE_ERROR), GST_RESOURCE_ERROR,
+  std::string topic = kafkatest::unique_topic ("sink-large-local");
+  GstElement *sink = new_sink (topic, "kafka, message.max.bytes=100000");
+  SinkHarness sh (sink);
+  fail_unless_equals_int (sh.push (make_buffer (0, 150000)), GST_FLOW_ERROR);
+  check_error (sh.pop (GST_MESSAGE_ERROR), GST_RESOURCE_ERROR,
       GST_RESOURCE_ERROR_WRITE,
       {"150000 bytes", "message.max.bytes", "max.message.bytes"});
 }
 
 GST_END_TEST;
 
-GST_START_TEST(test_frame_too_large_for_topic)
+GST_START_TEST (test_frame_too_large_for_topic)
 {
-  std::string topic = kafkatest::unique_topic("sink-large-topic");
-  create_topic_with_config(topic, "max.message.bytes", "100000");
-  GstElement *sink = new_sink(topic);
-  SinkHarness sh(sink);
-  fail_unless_equals_int(sh.push(make_buffer(0, 200000)), GST_FLOW_OK);
-  check_error(sh.pop(GST_MESSAGE_ERROR), GST_RESOURCE_ERROR,
+  std::string topic = kafkatest::unique_topic ("sink-large-topic");
+  create_topic_with_config (topic, "max.message.bytes", "100000");
+  GstElement *sink = new_sink (topic);
+  SinkHarness sh (sink);
+  fail_unless_equals_int (sh.push (make_buffer (0, 200000)), GST_FLOW_OK);
+  check_error (sh.pop (GST_MESSAGE_ERROR), GST_RESOURCE_ERROR,
       GST_RESOURCE_ERROR_WRITE,
-      {"200000 bytes", topic.c_str(), "max.message.bytes"});
+      {"200000 bytes", topic.c_str (), "max.message.bytes"});
 }
 
 GST_END_TEST;
 
 /* --- Full queue ---------------------------------------------------------- */
 
-GST_START_TEST(test_queue_full_drop)
+GST_START_TEST (test_queue_full_drop)
 {
-  std::string address = closed_port_address();
-  GstElement *sink = new_sink("sink-drop",
+  std::string address = closed_port_address ();
+  GstElement *sink = new_sink ("sink-drop",
       "kafka, queue.buffering.max.messages=2, message.timeout.ms=600000",
-      address.c_str());
-  g_object_set(sink, "queue-full-policy", 1, "flush-timeout", 100, nullptr);
-  SinkHarness sh(sink);
+      address.c_str ());
+  g_object_set (sink, "queue-full-policy", 1, "flush-timeout", 100, nullptr);
+  SinkHarness sh (sink);
   for (guint i = 0; i < 5; i++)
-    fail_unless_equals_int(sh.push(make_buffer(i, 1000)), GST_FLOW_OK);
-  fail_unless_equals_uint64(sh.stat("messages-queued"), 2);
-  fail_unless_equals_uint64(sh.stat("messages-dropped"), 3);
+    fail_unless_equals_int (sh.push (make_buffer (i, 1000)), GST_FLOW_OK);
+  fail_unless_equals_uint64 (sh.stat ("messages-queued"), 2);
+  fail_unless_equals_uint64 (sh.stat ("messages-dropped"), 3);
   GstMessage *msg;
   bool warned = false;
-  while (!warned && (msg = sh.pop(GST_MESSAGE_WARNING, 10))) {
-    warned = message_mentions(msg, "dropping");
-    gst_message_unref(msg);
+  while (!warned && (msg = sh.pop (GST_MESSAGE_WARNING, 10))) {
+    warned = message_mentions (msg, "dropping");
+    gst_message_unref (msg);
   }
-  fail_unless(warned);
+  fail_unless (warned);
 }
 
 GST_END_TEST;
@@ -733,39 +738,40 @@ GST_END_TEST;
 static std::atomic<int> queue_full_waits{0};
 
 static void
-count_queue_full_waits(GstDebugCategory *category, GstDebugLevel, const gchar *,
-    const gchar *, gint, GObject *, GstDebugMessage *message, gpointer)
+count_queue_full_waits (GstDebugCategory *category, GstDebugLevel,
+    const gchar *, const gchar *, gint, GObject *, GstDebugMessage *message,
+    gpointer)
 {
-  if (strcmp(gst_debug_category_get_name(category), "kafkasink") == 0
-      && strstr(gst_debug_message_get(message), "producer queue full, waiting"))
+  if (strcmp (gst_debug_category_get_name (category), "kafkasink") == 0 &&
+      strstr (gst_debug_message_get (message), "producer queue full, waiting"))
     queue_full_waits++;
 }
 
-GST_START_TEST(test_queue_full_block_is_interruptible)
+GST_START_TEST (test_queue_full_block_is_interruptible)
 {
-  std::string address = closed_port_address();
-  GstElement *sink = new_sink("sink-block",
+  std::string address = closed_port_address ();
+  GstElement *sink = new_sink ("sink-block",
       "kafka, queue.buffering.max.messages=2, message.timeout.ms=600000",
-      address.c_str());
-  g_object_set(sink, "flush-timeout", 100, nullptr);
-  gst_debug_set_threshold_for_name("kafkasink", GST_LEVEL_LOG);
-  gst_debug_add_log_function(count_queue_full_waits, nullptr, nullptr);
-  gst_debug_remove_log_function(gst_debug_log_default);
+      address.c_str ());
+  g_object_set (sink, "flush-timeout", 100, nullptr);
+  gst_debug_set_threshold_for_name ("kafkasink", GST_LEVEL_LOG);
+  gst_debug_add_log_function (count_queue_full_waits, nullptr, nullptr);
+  gst_debug_remove_log_function (gst_debug_log_default);
 
-  SinkHarness sh(sink);
+  SinkHarness sh (sink);
   for (guint i = 0; i < 2; i++)
-    fail_unless_equals_int(sh.push(make_buffer(i, 1000)), GST_FLOW_OK);
+    fail_unless_equals_int (sh.push (make_buffer (i, 1000)), GST_FLOW_OK);
   GstFlowReturn ret = GST_FLOW_OK;
-  std::thread pusher([&] { ret = sh.push(make_buffer(2, 1000)); });
+  std::thread pusher ([&] { ret = sh.push (make_buffer (2, 1000)); });
   /* The third buffer waits for room (backpressure)... */
-  while (queue_full_waits.load() == 0)
-    g_thread_yield();
+  while (queue_full_waits.load () == 0)
+    g_thread_yield ();
   /* ...until the element flushes. */
-  gst_element_set_state(sink, GST_STATE_READY);
-  pusher.join();
-  fail_unless_equals_int(ret, GST_FLOW_FLUSHING);
-  gst_debug_remove_log_function(count_queue_full_waits);
-  gst_debug_add_log_function(gst_debug_log_default, nullptr, nullptr);
+  gst_element_set_state (sink, GST_STATE_READY);
+  pusher.join ();
+  fail_unless_equals_int (ret, GST_FLOW_FLUSHING);
+  gst_debug_remove_log_function (count_queue_full_waits);
+  gst_debug_add_log_function (gst_debug_log_default, nullptr, nullptr);
 }
 
 GST_END_TEST;
@@ -773,145 +779,146 @@ GST_END_TEST;
 /* --- Partitions, several sinks, statistics ------------------------------- */
 
 static std::vector<Record>
-produce_to(
-    const std::string &topic, guint n, std::function<void(GstElement *)> setup)
+produce_to (const std::string &topic, guint n,
+    std::function<void (GstElement *)> setup)
 {
-  GstElement *sink = new_sink(topic);
-  setup(sink);
+  GstElement *sink = new_sink (topic);
+  setup (sink);
   {
-    SinkHarness sh(sink);
+    SinkHarness sh (sink);
     for (guint i = 0; i < n; i++)
-      fail_unless_equals_int(sh.push(make_buffer(i, 500)), GST_FLOW_OK);
-    fail_unless(sh.eos());
-    GstMessage *msg = sh.pop(GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
-    fail_unless(msg && GST_MESSAGE_TYPE(msg) == GST_MESSAGE_EOS);
-    gst_message_unref(msg);
+      fail_unless_equals_int (sh.push (make_buffer (i, 500)), GST_FLOW_OK);
+    fail_unless (sh.eos ());
+    GstMessage *msg = sh.pop (GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+    fail_unless (msg && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS);
+    gst_message_unref (msg);
   }
-  return consume_all(topic);
+  return consume_all (topic);
 }
 
-GST_START_TEST(test_partitions)
+GST_START_TEST (test_partitions)
 {
   const guint n = 60;
   /* librdkafka's partitioner: all delivered, each partition in order. */
-  std::string topic = kafkatest::unique_topic("sink-partitions");
-  fail_unless(kafkatest::create_topic(topic, 4));
-  std::vector<Record> r = produce_to(topic, n, [](GstElement *sink) {
+  std::string topic = kafkatest::unique_topic ("sink-partitions");
+  fail_unless (kafkatest::create_topic (topic, 4));
+  std::vector<Record> r = produce_to (topic, n, [] (GstElement *sink) {
     /* Spread the messages instead of sticking to one partition. */
-    GstStructure *s = gst_structure_from_string(
+    GstStructure *s = gst_structure_from_string (
         "kafka, sticky.partitioning.linger.ms=0, partitioner=random", nullptr);
-    g_object_set(sink, "config", s, nullptr);
-    gst_structure_free(s);
+    g_object_set (sink, "config", s, nullptr);
+    gst_structure_free (s);
   });
-  fail_unless_equals_int(r.size(), n);
+  fail_unless_equals_int (r.size (), n);
   std::set<guint64> seqs;
   std::map<gint32, guint64> last;
   for (auto &rec : r) {
-    seqs.insert(rec.info.seq);
-    if (last.count(rec.partition))
-      fail_unless(rec.info.seq > last[rec.partition]);
+    seqs.insert (rec.info.seq);
+    if (last.count (rec.partition))
+      fail_unless (rec.info.seq > last[rec.partition]);
     last[rec.partition] = rec.info.seq;
-    fail_unless(rec.payload == expected_payload(guint(rec.info.seq), 500));
+    fail_unless (rec.payload == expected_payload (guint (rec.info.seq), 500));
   }
-  fail_unless_equals_int(seqs.size(), n);
-  fail_unless(last.size() > 1, "all messages in one partition");
+  fail_unless_equals_int (seqs.size (), n);
+  fail_unless (last.size () > 1, "all messages in one partition");
 
   /* A fixed partition. */
-  topic = kafkatest::unique_topic("sink-partition-2");
-  fail_unless(kafkatest::create_topic(topic, 4));
-  r = produce_to(topic, 10,
-      [](GstElement *sink) { g_object_set(sink, "partition", 2, nullptr); });
-  fail_unless_equals_int(r.size(), 10);
+  topic = kafkatest::unique_topic ("sink-partition-2");
+  fail_unless (kafkatest::create_topic (topic, 4));
+  r = produce_to (topic, 10,
+      [] (GstElement *sink) { g_object_set (sink, "partition", 2, nullptr); });
+  fail_unless_equals_int (r.size (), 10);
   for (auto &rec : r)
-    fail_unless_equals_int(rec.partition, 2);
+    fail_unless_equals_int (rec.partition, 2);
 
   /* A key keeps the stream in one partition, in order. */
-  topic = kafkatest::unique_topic("sink-partition-key");
-  fail_unless(kafkatest::create_topic(topic, 4));
-  r = produce_to(topic, 20,
-      [](GstElement *sink) { g_object_set(sink, "key", "cam", nullptr); });
-  fail_unless_equals_int(r.size(), 20);
+  topic = kafkatest::unique_topic ("sink-partition-key");
+  fail_unless (kafkatest::create_topic (topic, 4));
+  r = produce_to (topic, 20,
+      [] (GstElement *sink) { g_object_set (sink, "key", "cam", nullptr); });
+  fail_unless_equals_int (r.size (), 20);
   for (guint i = 0; i < 20; i++) {
-    fail_unless_equals_int(r[i].partition, r[0].partition);
-    fail_unless_equals_uint64(r[i].info.seq, i);
+    fail_unless_equals_int (r[i].partition, r[0].partition);
+    fail_unless_equals_uint64 (r[i].info.seq, i);
   }
 
   /* A partition the topic does not have. */
-  GstElement *sink = new_sink(topic);
-  g_object_set(sink, "partition", 9, nullptr);
-  SinkHarness sh(sink);
-  sh.push(make_buffer(0, 100));
-  check_error(sh.pop(GST_MESSAGE_ERROR), GST_RESOURCE_ERROR,
-      GST_RESOURCE_ERROR_SETTINGS, {"partition 9", topic.c_str()});
+  GstElement *sink = new_sink (topic);
+  g_object_set (sink, "partition", 9, nullptr);
+  SinkHarness sh (sink);
+  sh.push (make_buffer (0, 100));
+  check_error (sh.pop (GST_MESSAGE_ERROR), GST_RESOURCE_ERROR,
+      GST_RESOURCE_ERROR_SETTINGS, {"partition 9", topic.c_str ()});
 }
 
 GST_END_TEST;
 
-GST_START_TEST(test_several_sinks)
+GST_START_TEST (test_several_sinks)
 {
-  std::string t1 = kafkatest::unique_topic("sink-multi-a");
-  std::string t2 = kafkatest::unique_topic("sink-multi-b");
-  std::string t3 = kafkatest::unique_topic("sink-multi-c");
+  std::string t1 = kafkatest::unique_topic ("sink-multi-a");
+  std::string t2 = kafkatest::unique_topic ("sink-multi-b");
+  std::string t3 = kafkatest::unique_topic ("sink-multi-c");
   for (auto &t : {t1, t2, t3})
-    fail_unless(kafkatest::create_topic(t));
-  const char *b = kafkatest::brokers();
-  gchar *desc1 = g_strdup_printf(
+    fail_unless (kafkatest::create_topic (t));
+  const char *b = kafkatest::brokers ();
+  gchar *desc1 = g_strdup_printf (
       "videotestsrc num-buffers=30 ! "
       "video/x-raw,format=I420,width=64,height=48 ! tee "
       "name=t t. ! queue ! kafkasink brokers=%s topic=%s t. ! queue ! "
       "kafkasink brokers=%s topic=%s",
-      b, t1.c_str(), b, t2.c_str());
-  gchar *desc2 = g_strdup_printf("videotestsrc num-buffers=30 pattern=ball ! "
-                                 "video/x-raw,format=I420,width=64,height=48 ! "
-                                 "kafkasink brokers=%s topic=%s",
-      b, t3.c_str());
-  GstElement *p1 = gst_parse_launch(desc1, nullptr);
-  GstElement *p2 = gst_parse_launch(desc2, nullptr);
-  g_free(desc1);
-  g_free(desc2);
-  fail_unless(p1 && p2);
-  gst_element_set_state(p1, GST_STATE_PLAYING);
-  gst_element_set_state(p2, GST_STATE_PLAYING);
+      b, t1.c_str (), b, t2.c_str ());
+  gchar
+      *desc2 = g_strdup_printf ("videotestsrc num-buffers=30 pattern=ball ! "
+                                "video/x-raw,format=I420,width=64,height=48 ! "
+                                "kafkasink brokers=%s topic=%s",
+          b, t3.c_str ());
+  GstElement *p1 = gst_parse_launch (desc1, nullptr);
+  GstElement *p2 = gst_parse_launch (desc2, nullptr);
+  g_free (desc1);
+  g_free (desc2);
+  fail_unless (p1 && p2);
+  gst_element_set_state (p1, GST_STATE_PLAYING);
+  gst_element_set_state (p2, GST_STATE_PLAYING);
   for (GstElement *p : {p1, p2}) {
-    GstBus *bus = gst_element_get_bus(p);
-    GstMessage *msg = gst_bus_timed_pop_filtered(bus, 60 * GST_SECOND,
-        GstMessageType(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
-    fail_unless(msg && GST_MESSAGE_TYPE(msg) == GST_MESSAGE_EOS);
-    gst_message_unref(msg);
-    gst_object_unref(bus);
-    gst_element_set_state(p, GST_STATE_NULL);
-    gst_object_unref(p);
+    GstBus *bus = gst_element_get_bus (p);
+    GstMessage *msg = gst_bus_timed_pop_filtered (bus, 60 * GST_SECOND,
+        GstMessageType (GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+    fail_unless (msg && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS);
+    gst_message_unref (msg);
+    gst_object_unref (bus);
+    gst_element_set_state (p, GST_STATE_NULL);
+    gst_object_unref (p);
   }
-  std::vector<Record> a = consume_all(t1), bb = consume_all(t2),
-                      c = consume_all(t3);
-  fail_unless_equals_int(a.size(), 30);
-  fail_unless_equals_int(bb.size(), 30);
-  fail_unless_equals_int(c.size(), 30);
+  std::vector<Record> a = consume_all (t1), bb = consume_all (t2),
+                      c = consume_all (t3);
+  fail_unless_equals_int (a.size (), 30);
+  fail_unless_equals_int (bb.size (), 30);
+  fail_unless_equals_int (c.size (), 30);
   for (guint i = 0; i < 30; i++) {
-    fail_unless_equals_int(a[i].payload.size(), 64 * 48 * 3 / 2);
-    fail_unless(a[i].payload == bb[i].payload);
-    fail_unless(a[i].info.session != bb[i].info.session);
+    fail_unless_equals_int (a[i].payload.size (), 64 * 48 * 3 / 2);
+    fail_unless (a[i].payload == bb[i].payload);
+    fail_unless (a[i].info.session != bb[i].info.session);
   }
 }
 
 GST_END_TEST;
 
-GST_START_TEST(test_statistics_messages)
+GST_START_TEST (test_statistics_messages)
 {
-  std::string topic = kafkatest::unique_topic("sink-stats");
-  GstElement *sink = new_sink(topic, "kafka, statistics.interval.ms=1000");
-  SinkHarness sh(sink);
-  fail_unless_equals_int(sh.push(make_buffer(0, 100)), GST_FLOW_OK);
+  std::string topic = kafkatest::unique_topic ("sink-stats");
+  GstElement *sink = new_sink (topic, "kafka, statistics.interval.ms=1000");
+  SinkHarness sh (sink);
+  fail_unless_equals_int (sh.push (make_buffer (0, 100)), GST_FLOW_OK);
   GstMessage *msg;
-  while ((msg = sh.pop(GST_MESSAGE_ELEMENT, 30))
-         && !gst_message_has_name(msg, "kafkasink-stats"))
-    gst_message_unref(msg);
-  fail_unless(msg != nullptr);
-  const gchar *json
-      = gst_structure_get_string(gst_message_get_structure(msg), "json");
-  fail_unless(json && json[0] == '{');
-  fail_unless(strstr(json, "\"producer\"") != nullptr);
-  gst_message_unref(msg);
+  while ((msg = sh.pop (GST_MESSAGE_ELEMENT, 30)) &&
+         !gst_message_has_name (msg, "kafkasink-stats"))
+    gst_message_unref (msg);
+  fail_unless (msg != nullptr);
+  const gchar *json = gst_structure_get_string (gst_message_get_structure (msg),
+      "json");
+  fail_unless (json && json[0] == '{');
+  fail_unless (strstr (json, "\"producer\"") != nullptr);
+  gst_message_unref (msg);
 }
 
 GST_END_TEST;
@@ -928,79 +935,79 @@ struct LoadCounter
 };
 
 static void
-buffer_finalized(gpointer data, GstMiniObject *)
+buffer_finalized (gpointer data, GstMiniObject *)
 {
-  static_cast<LoadCounter *>(data)->finalized++;
+  static_cast<LoadCounter *> (data)->finalized++;
 }
 
 static GstPadProbeReturn
-count_buffer(GstPad *, GstPadProbeInfo *info, gpointer data)
+count_buffer (GstPad *, GstPadProbeInfo *info, gpointer data)
 {
-  auto c = static_cast<LoadCounter *>(data);
-  std::lock_guard<std::mutex> lk(c->lock);
-  gst_mini_object_weak_ref(
-      GST_MINI_OBJECT(GST_PAD_PROBE_INFO_BUFFER(info)), buffer_finalized, c);
+  auto c = static_cast<LoadCounter *> (data);
+  std::lock_guard<std::mutex> lk (c->lock);
+  gst_mini_object_weak_ref (GST_MINI_OBJECT (GST_PAD_PROBE_INFO_BUFFER (info)),
+      buffer_finalized, c);
   c->weak_refs++;
   c->buffers++;
-  c->cond.notify_all();
+  c->cond.notify_all ();
   return GST_PAD_PROBE_OK;
 }
 
-GST_START_TEST(test_state_changes_under_load)
+GST_START_TEST (test_state_changes_under_load)
 {
-  std::string topic = kafkatest::unique_topic("sink-states");
-  fail_unless(kafkatest::create_topic(topic));
-  gchar *desc
-      = g_strdup_printf("videotestsrc ! video/x-raw,width=160,height=120 ! "
-                        "kafkasink name=sink brokers=%s topic=%s",
-          kafkatest::brokers(), topic.c_str());
-  GstElement *pipeline = gst_parse_launch(desc, nullptr);
-  g_free(desc);
-  GstElement *sink = gst_bin_get_by_name(GST_BIN(pipeline), "sink");
-  GstPad *pad = gst_element_get_static_pad(sink, "sink");
+  std::string topic = kafkatest::unique_topic ("sink-states");
+  fail_unless (kafkatest::create_topic (topic));
+  gchar *desc =
+      g_strdup_printf ("videotestsrc ! video/x-raw,width=160,height=120 ! "
+                       "kafkasink name=sink brokers=%s topic=%s",
+          kafkatest::brokers (), topic.c_str ());
+  GstElement *pipeline = gst_parse_launch (desc, nullptr);
+  g_free (desc);
+  GstElement *sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
+  GstPad *pad = gst_element_get_static_pad (sink, "sink");
   LoadCounter counter;
-  gst_pad_add_probe(
-      pad, GST_PAD_PROBE_TYPE_BUFFER, count_buffer, &counter, nullptr);
-  gst_object_unref(pad);
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, count_buffer, &counter,
+      nullptr);
+  gst_object_unref (pad);
 
   guint64 total_delivered = 0;
   for (int cycle = 0; cycle < 10; cycle++) {
     guint start;
     {
-      std::lock_guard<std::mutex> lk(counter.lock);
+      std::lock_guard<std::mutex> lk (counter.lock);
       start = counter.buffers;
     }
-    fail_if(gst_element_set_state(pipeline, GST_STATE_PLAYING)
-            == GST_STATE_CHANGE_FAILURE);
+    fail_if (gst_element_set_state (pipeline, GST_STATE_PLAYING) ==
+             GST_STATE_CHANGE_FAILURE);
     {
-      std::unique_lock<std::mutex> lk(counter.lock);
-      counter.cond.wait(lk, [&] { return counter.buffers >= start + 20; });
+      std::unique_lock<std::mutex> lk (counter.lock);
+      counter.cond.wait (lk, [&] { return counter.buffers >= start + 20; });
     }
     /* Stop in the middle of the stream, alternately to READY and NULL. */
     GstState target = cycle % 2 ? GST_STATE_NULL : GST_STATE_READY;
-    fail_unless_equals_int(
-        gst_element_set_state(pipeline, target), GST_STATE_CHANGE_SUCCESS);
+    fail_unless_equals_int (gst_element_set_state (pipeline, target),
+        GST_STATE_CHANGE_SUCCESS);
     guint64 delivered, failed, queued;
-    g_object_get(sink, "messages-delivered", &delivered, "messages-failed",
+    g_object_get (sink, "messages-delivered", &delivered, "messages-failed",
         &failed, "messages-queued", &queued, nullptr);
-    fail_unless_equals_uint64(queued, 0);
-    fail_unless_equals_uint64(failed, 0);
-    fail_unless(delivered > 0);
+    fail_unless_equals_uint64 (queued, 0);
+    fail_unless_equals_uint64 (failed, 0);
+    fail_unless (delivered > 0);
     /* The counters start again at NULL to READY. */
     if (target == GST_STATE_NULL)
       total_delivered += delivered;
   }
-  GstBus *bus = gst_element_get_bus(pipeline);
-  GstMessage *msg = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
-  fail_if(msg != nullptr, "unexpected error");
-  gst_object_unref(bus);
-  gst_object_unref(sink);
-  gst_object_unref(pipeline);
+  GstBus *bus = gst_element_get_bus (pipeline);
+  GstMessage *msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  fail_if (msg != nullptr, "unexpected error");
+  gst_object_unref (bus);
+  gst_object_unref (sink);
+  gst_object_unref (pipeline);
 
   /* Every buffer kafkasink saw was released. */
-  fail_unless_equals_int(counter.finalized.load(), counter.weak_refs);
-  std::vector<Record> r = consume_all(topic);
-  fail_unless_equals_uint64(r.size(), total_delivered);
+  fail_unless_equals_int (counter.finalized.load (), counter.weak_refs);
+  std::vector<Record> r = consume_all (topic);
+  fail_unless_equals_uint64 (r.size (), total_delivered);
 }
 
 GST_END_TEST;
@@ -1012,115 +1019,117 @@ struct OwnBroker
   std::string dir;
   std::string brokers;
 
-  OwnBroker()
+  OwnBroker ()
   {
-    const char *root = g_getenv("GST_KAFKA_SOURCE_ROOT");
-    fail_unless(root != nullptr, "GST_KAFKA_SOURCE_ROOT is not set");
-    script = std::string(root) + "/tests/kafka/kafka-local";
+    const char *root = g_getenv ("GST_KAFKA_SOURCE_ROOT");
+    fail_unless (root != nullptr, "GST_KAFKA_SOURCE_ROOT is not set");
+    script = std::string (root) + "/tests/kafka/kafka-local";
     std::string out;
-    fail_unless_equals_int(kafkatest::run({script.c_str(), "start"}, &out), 0);
-    g_auto(GStrv) lines = g_strsplit(out.c_str(), "\n", -1);
+    fail_unless_equals_int (kafkatest::run ({script.c_str (), "start"}, &out),
+        0);
+    g_auto (GStrv) lines = g_strsplit (out.c_str (), "\n", -1);
     for (guint i = 0; lines[i]; i++) {
-      if (g_str_has_prefix(lines[i], "KAFKA_BROKERS="))
-        brokers = lines[i] + strlen("KAFKA_BROKERS=");
-      if (g_str_has_prefix(lines[i], "KAFKA_LOCAL_DIR="))
-        dir = lines[i] + strlen("KAFKA_LOCAL_DIR=");
+      if (g_str_has_prefix (lines[i], "KAFKA_BROKERS="))
+        brokers = lines[i] + strlen ("KAFKA_BROKERS=");
+      if (g_str_has_prefix (lines[i], "KAFKA_LOCAL_DIR="))
+        dir = lines[i] + strlen ("KAFKA_LOCAL_DIR=");
     }
-    fail_if(
-        brokers.empty() || dir.empty(), "kafka-local start: %s", out.c_str());
+    fail_if (brokers.empty () || dir.empty (), "kafka-local start: %s",
+        out.c_str ());
   }
-  ~OwnBroker()
+  ~OwnBroker ()
   {
-    if (!dir.empty())
-      kafkatest::run({script.c_str(), "stop", "--dir", dir.c_str()});
+    if (!dir.empty ())
+      kafkatest::run ({script.c_str (), "stop", "--dir", dir.c_str ()});
   }
-  int node(const char *command)
+  int node (const char *command)
   {
-    return kafkatest::run({script.c_str(), command, "1", "--dir", dir.c_str()});
+    return kafkatest::run (
+        {script.c_str (), command, "1", "--dir", dir.c_str ()});
   }
 };
 
-GST_START_TEST(test_broker_restart)
+GST_START_TEST (test_broker_restart)
 {
   OwnBroker broker;
-  std::string topic = kafkatest::unique_topic("sink-restart");
-  fail_unless(kafkatest::create_topic(topic, 1, 1, broker.brokers.c_str()));
-  GstElement *sink = new_sink(topic, nullptr, broker.brokers.c_str());
+  std::string topic = kafkatest::unique_topic ("sink-restart");
+  fail_unless (kafkatest::create_topic (topic, 1, 1, broker.brokers.c_str ()));
+  GstElement *sink = new_sink (topic, nullptr, broker.brokers.c_str ());
   std::atomic<bool> stop{false};
   std::atomic<guint> pushed{0};
   {
-    SinkHarness sh(sink);
+    SinkHarness sh (sink);
     /* A 100 frames/s stream that goes on while the broker dies and comes
      * back. */
-    std::thread stream([&] {
+    std::thread stream ([&] {
       while (!stop) {
         guint i = pushed;
-        fail_unless_equals_int(sh.push(make_buffer(i, 20000)), GST_FLOW_OK);
+        fail_unless_equals_int (sh.push (make_buffer (i, 20000)), GST_FLOW_OK);
         pushed++;
-        g_usleep(10 * 1000);
+        g_usleep (10 * 1000);
       }
     });
     while (pushed < 100)
-      g_thread_yield();
-    fail_unless_equals_int(broker.node("kill"), 0);
+      g_thread_yield ();
+    fail_unless_equals_int (broker.node ("kill"), 0);
     guint at_kill = pushed;
     while (pushed < at_kill + 50)
-      g_thread_yield();
-    fail_unless_equals_int(broker.node("restart"), 0);
+      g_thread_yield ();
+    fail_unless_equals_int (broker.node ("restart"), 0);
     guint at_restart = pushed;
     while (pushed < at_restart + 100)
-      g_thread_yield();
+      g_thread_yield ();
     stop = true;
-    stream.join();
-    fail_unless(sh.eos());
-    GstMessage *msg = sh.pop(GST_MESSAGE_EOS | GST_MESSAGE_ERROR, 120);
-    fail_unless(msg && GST_MESSAGE_TYPE(msg) == GST_MESSAGE_EOS);
-    gst_message_unref(msg);
+    stream.join ();
+    fail_unless (sh.eos ());
+    GstMessage *msg = sh.pop (GST_MESSAGE_EOS | GST_MESSAGE_ERROR, 120);
+    fail_unless (msg && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS);
+    gst_message_unref (msg);
   }
 
   /* Nothing lost, nothing twice, in order. */
-  std::vector<Record> r = consume_all(topic, broker.brokers.c_str());
-  fail_unless_equals_int(r.size(), pushed.load());
-  for (guint i = 0; i < r.size(); i++) {
-    fail_unless_equals_uint64(r[i].info.seq, i);
-    fail_unless(r[i].payload == expected_payload(i, 20000));
+  std::vector<Record> r = consume_all (topic, broker.brokers.c_str ());
+  fail_unless_equals_int (r.size (), pushed.load ());
+  for (guint i = 0; i < r.size (); i++) {
+    fail_unless_equals_uint64 (r[i].info.seq, i);
+    fail_unless (r[i].payload == expected_payload (i, 20000));
   }
 }
 
 GST_END_TEST;
 
 static Suite *
-kafkasink_suite(void)
+kafkasink_suite (void)
 {
-  Suite *s = suite_create("kafkasink");
-  TCase *tc = tcase_create("general");
-  tcase_set_timeout(tc, 180);
-  suite_add_tcase(s, tc);
-  tcase_add_test(tc, test_round_trip);
-  tcase_add_test(tc, test_eos_marker_and_sessions);
-  tcase_add_test(tc, test_zero_copy);
-  tcase_add_test(tc, test_config_errors);
-  tcase_add_test(tc, test_missing_topic);
-  tcase_add_test(tc, test_missing_topic_at_eos);
-  tcase_add_test(tc, test_unreachable_broker);
-  tcase_add_test(tc, test_flush_timeout);
-  tcase_add_test(tc, test_frame_too_large_for_producer);
-  tcase_add_test(tc, test_frame_too_large_for_topic);
-  tcase_add_test(tc, test_queue_full_drop);
-  tcase_add_test(tc, test_queue_full_block_is_interruptible);
-  tcase_add_test(tc, test_partitions);
-  tcase_add_test(tc, test_several_sinks);
-  tcase_add_test(tc, test_statistics_messages);
-  tcase_add_test(tc, test_state_changes_under_load);
-  tcase_add_test(tc, test_broker_restart);
+  Suite *s = suite_create ("kafkasink");
+  TCase *tc = tcase_create ("general");
+  tcase_set_timeout (tc, 180);
+  suite_add_tcase (s, tc);
+  tcase_add_test (tc, test_round_trip);
+  tcase_add_test (tc, test_eos_marker_and_sessions);
+  tcase_add_test (tc, test_zero_copy);
+  tcase_add_test (tc, test_config_errors);
+  tcase_add_test (tc, test_missing_topic);
+  tcase_add_test (tc, test_missing_topic_at_eos);
+  tcase_add_test (tc, test_unreachable_broker);
+  tcase_add_test (tc, test_flush_timeout);
+  tcase_add_test (tc, test_frame_too_large_for_producer);
+  tcase_add_test (tc, test_frame_too_large_for_topic);
+  tcase_add_test (tc, test_queue_full_drop);
+  tcase_add_test (tc, test_queue_full_block_is_interruptible);
+  tcase_add_test (tc, test_partitions);
+  tcase_add_test (tc, test_several_sinks);
+  tcase_add_test (tc, test_statistics_messages);
+  tcase_add_test (tc, test_state_changes_under_load);
+  tcase_add_test (tc, test_broker_restart);
   return s;
 }
 
 int
-main(int argc, char **argv)
+main (int argc, char **argv)
 {
   /* Skips (exit 77) without a broker. */
-  kafkatest::brokers();
-  gst_check_init(&argc, &argv);
-  return gst_check_run_suite(kafkasink_suite(), "kafkasink", __FILE__);
+  kafkatest::brokers ();
+  gst_check_init (&argc, &argv);
+  return gst_check_run_suite (kafkasink_suite (), "kafkasink", __FILE__);
 }

@@ -1,0 +1,472 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Throughput of `appsrc ! kafkasink` against a plain librdkafka producer
+ * with the same configuration, in the same run, on the same broker, for
+ * 1 KB, 100 KB and 1 MB messages.
+ *
+ *   KAFKA_BROKERS=host:port kafkasink-bench [--rounds N] [--mbytes M]
+ *       [--sizes 1024,102400,1048576] [--config key=value,...]
+ *       [--only raw|raw+hdrs|kafkasink]
+ *
+ * Three producers per size: "raw" (librdkafka's own producer idiom, payload
+ * only), "raw+hdrs" (the same with the gst.* headers kafkasink writes, which
+ * tells the cost of the message format from the cost of the element) and
+ * "kafkasink" (appsrc ! kafkasink). Each round runs each once, in rotating
+ * order, to a fresh topic deleted afterwards; the best round counts. Prints
+ * messages/s, MB/s, CPU seconds per GB (user + system time of this process,
+ * librdkafka's threads included) and the ratios. M megabytes of payload per
+ * run. */
+
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <gst/app/gstappsrc.h>
+#include <gst/gst.h>
+#include <librdkafka/rdkafka.h>
+#include <sys/resource.h>
+
+#include "gstkafkacommon.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+
+struct Settings
+{
+  const char *brokers = nullptr;
+  int rounds = 3;
+  /* Payload megabytes per measurement. */
+  double mbytes = 256;
+  std::vector<size_t> sizes = {1024, 100 * 1024, 1024 * 1024};
+  /* Run only "raw", "raw+hdrs" or "kafkasink" (for profiling); empty: all. */
+  std::string only;
+  /* Extra librdkafka settings, applied to both producers. */
+  std::vector<std::pair<std::string, std::string>> config;
+};
+
+/* kafkasink's defaults (see gstkafkasink.cpp), which the raw producer must
+ * share for the comparison to mean anything. */
+const char *const sink_defaults[][2] = {{"enable.idempotence", "true"},
+    {"acks", "all"}, {"message.max.bytes", "16777216"}, {"linger.ms", "5"}};
+
+struct Result
+{
+  double seconds = 0;
+  double cpu = 0;
+  size_t messages = 0;
+  size_t bytes = 0;
+
+  double msgs_per_s () const
+  {
+    return messages / seconds;
+  }
+  double mb_per_s () const
+  {
+    return bytes / seconds / 1e6;
+  }
+  double cpu_per_gb () const
+  {
+    return cpu / (bytes / 1e9);
+  }
+};
+
+double
+cpu_seconds ()
+{
+  struct rusage ru;
+  getrusage (RUSAGE_SELF, &ru);
+  return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
+         ru.ru_stime.tv_usec / 1e6;
+}
+
+double
+now_seconds ()
+{
+  return g_get_monotonic_time () / 1e6;
+}
+
+[[noreturn]] void
+die (const char *what, const char *why)
+{
+  fprintf (stderr, "kafkasink-bench: %s: %s\n", what, why);
+  exit (1);
+}
+
+rd_kafka_conf_t *
+make_conf (const Settings &s)
+{
+  char errstr[512];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new ();
+  auto set = [&] (const char *k, const char *v) {
+    if (rd_kafka_conf_set (conf, k, v, errstr, sizeof (errstr)) !=
+        RD_KAFKA_CONF_OK)
+      die (k, errstr);
+  };
+  set ("bootstrap.servers", s.brokers);
+  for (auto &kv : sink_defaults)
+    set (kv[0], kv[1]);
+  for (auto &kv : s.config)
+    set (kv.first.c_str (), kv.second.c_str ());
+  return conf;
+}
+
+void
+admin_topic (const Settings &s, const std::string &topic, bool create)
+{
+  char errstr[512];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new ();
+  rd_kafka_conf_set (conf, "bootstrap.servers", s.brokers, errstr,
+      sizeof (errstr));
+  rd_kafka_t *rk = rd_kafka_new (RD_KAFKA_PRODUCER, conf, errstr,
+      sizeof (errstr));
+  if (!rk)
+    die ("rd_kafka_new", errstr);
+  rd_kafka_queue_t *q = rd_kafka_queue_new (rk);
+  if (create) {
+    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new (topic.c_str (), 1, 1,
+        errstr, sizeof (errstr));
+    rd_kafka_CreateTopics (rk, &nt, 1, nullptr, q);
+    rd_kafka_NewTopic_destroy (nt);
+  } else {
+    rd_kafka_DeleteTopic_t *dt = rd_kafka_DeleteTopic_new (topic.c_str ());
+    rd_kafka_DeleteTopics (rk, &dt, 1, nullptr, q);
+    rd_kafka_DeleteTopic_destroy (dt);
+  }
+  rd_kafka_event_t *ev = rd_kafka_queue_poll (q, 60000);
+  if (!ev)
+    die (topic.c_str (), "no answer to CreateTopics/DeleteTopics");
+  rd_kafka_event_destroy (ev);
+  if (create) {
+    /* Until the partition has a leader. */
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new (rk, topic.c_str (), nullptr);
+    for (int i = 0; i < 200; i++) {
+      const rd_kafka_metadata_t *md = nullptr;
+      bool ready = false;
+      if (rd_kafka_metadata (rk, 0, rkt, &md, 5000) == 0) {
+        ready = md->topic_cnt == 1 && md->topics[0].err == 0 &&
+                md->topics[0].partition_cnt == 1 &&
+                md->topics[0].partitions[0].leader >= 0;
+        rd_kafka_metadata_destroy (md);
+      }
+      if (ready)
+        break;
+      g_usleep (50 * 1000);
+    }
+    rd_kafka_topic_destroy (rkt);
+  }
+  rd_kafka_queue_destroy (q);
+  rd_kafka_destroy (rk);
+}
+
+std::string
+new_topic (const Settings &s, const char *what, size_t size)
+{
+  static int n = 0;
+  std::string t = std::string ("bench-") + what + "-" + std::to_string (size) +
+                  "-" + std::to_string (g_get_real_time ()) + "-" +
+                  std::to_string (++n);
+  admin_topic (s, t, true);
+  return t;
+}
+
+size_t
+message_count (const Settings &s, size_t size)
+{
+  return std::max<size_t> (10, size_t (s.mbytes * 1024 * 1024 / size));
+}
+
+/* librdkafka's own producer idiom (examples/producer.c): produce without
+ * copy, serve delivery reports with poll(), flush at the end. */
+struct RawCounts
+{
+  size_t delivered = 0;
+  size_t failed = 0;
+};
+
+void
+raw_dr (rd_kafka_t *, const rd_kafka_message_t *m, void *opaque)
+{
+  auto c = static_cast<RawCounts *> (opaque);
+  if (m->err)
+    c->failed++;
+  else
+    c->delivered++;
+}
+
+Result
+run_raw (const Settings &s, size_t size, const std::vector<char> &payload,
+    bool with_headers)
+{
+  std::string topic = new_topic (s, with_headers ? "rawhdr" : "raw", size);
+  size_t n = message_count (s, size);
+  RawCounts counts;
+  char errstr[512];
+  rd_kafka_conf_t *conf = make_conf (s);
+  rd_kafka_conf_set_dr_msg_cb (conf, raw_dr);
+  rd_kafka_conf_set_opaque (conf, &counts);
+  rd_kafka_t *rk = rd_kafka_new (RD_KAFKA_PRODUCER, conf, errstr,
+      sizeof (errstr));
+  if (!rk)
+    die ("rd_kafka_new", errstr);
+  rd_kafka_topic_t *rkt = rd_kafka_topic_new (rk, topic.c_str (), nullptr);
+
+  double cpu0 = cpu_seconds (), t0 = now_seconds ();
+  for (size_t i = 0; i < n; i++) {
+    for (;;) {
+      /* The headers kafkasink writes for these buffers (see
+       * docs/message-format.md), to tell the format's cost from the
+       * element's. */
+      rd_kafka_headers_t *hdrs = nullptr;
+      if (with_headers) {
+        gstkafka::FrameInfo info;
+        info.caps = "application/octet-stream";
+        info.pts = i * GST_MSECOND;
+        info.flags = 0;
+        info.has_flags = true;
+        info.session = 0x0123456789abcdef;
+        info.has_session = true;
+        info.seq = i;
+        info.has_seq = true;
+        hdrs = rd_kafka_headers_new (8);
+        gstkafka::headers_write (hdrs, info);
+      }
+      rd_kafka_resp_err_t err = rd_kafka_producev (rk, RD_KAFKA_V_RKT (rkt),
+          RD_KAFKA_V_MSGFLAGS (0),
+          RD_KAFKA_V_VALUE (const_cast<char *> (payload.data ()), size),
+          RD_KAFKA_V_HEADERS (hdrs), RD_KAFKA_V_END);
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+        break;
+      if (hdrs)
+        rd_kafka_headers_destroy (hdrs);
+      if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+        die ("produce", rd_kafka_err2str (err));
+      rd_kafka_poll (rk, 100);
+    }
+    rd_kafka_poll (rk, 0);
+  }
+  while (rd_kafka_outq_len (rk) > 0)
+    rd_kafka_flush (rk, 1000);
+  Result r;
+  r.seconds = now_seconds () - t0;
+  r.cpu = cpu_seconds () - cpu0;
+  r.messages = counts.delivered;
+  r.bytes = counts.delivered * size;
+  if (counts.failed)
+    die ("raw producer", "some messages were not delivered");
+
+  rd_kafka_topic_destroy (rkt);
+  rd_kafka_destroy (rk);
+  admin_topic (s, topic, false);
+  return r;
+}
+
+/* Feeds appsrc from its own streaming thread (need-data), like a source
+ * element would: no hand-over between threads per buffer. */
+struct Feeder
+{
+  const std::vector<char> *payload;
+  size_t size;
+  size_t count;
+  size_t pushed;
+};
+
+void
+feed (GstAppSrc *src, guint, gpointer data)
+{
+  auto f = static_cast<Feeder *> (data);
+  /* About a megabyte per call, as the queue's max-bytes allows. */
+  size_t batch = std::max<size_t> (1, (1 << 20) / f->size);
+  for (size_t k = 0; k < batch && f->pushed < f->count; k++, f->pushed++) {
+    /* A new buffer per message, over the same bytes as the raw producer. */
+    GstBuffer *buf = gst_buffer_new_wrapped_full (GST_MEMORY_FLAG_READONLY,
+        const_cast<char *> (f->payload->data ()), f->size, 0, f->size, nullptr,
+        nullptr);
+    GST_BUFFER_PTS (buf) = f->pushed * GST_MSECOND;
+    gst_app_src_push_buffer (src, buf);
+  }
+  if (f->pushed == f->count)
+    gst_app_src_end_of_stream (src);
+}
+
+Result
+run_sink (const Settings &s, size_t size, const std::vector<char> &payload)
+{
+  std::string topic = new_topic (s, "sink", size);
+  size_t n = message_count (s, size);
+
+  GstElement *pipeline = gst_pipeline_new ("bench");
+  GstElement *src = gst_element_factory_make ("appsrc", nullptr);
+  GstElement *sink = gst_element_factory_make ("kafkasink", nullptr);
+  if (!src || !sink)
+    die ("gst_element_factory_make", "appsrc or kafkasink missing");
+  GstCaps *caps = gst_caps_new_empty_simple ("application/octet-stream");
+  g_object_set (src, "caps", caps, "format", GST_FORMAT_TIME, "max-bytes",
+      guint64 (std::max<size_t> (2 * size, 2 << 20)), nullptr);
+  gst_caps_unref (caps);
+  g_object_set (sink, "brokers", s.brokers, "topic", topic.c_str (), nullptr);
+  if (!s.config.empty ()) {
+    GstStructure *config = gst_structure_new_empty ("kafka");
+    for (auto &kv : s.config)
+      gst_structure_set (config, kv.first.c_str (), G_TYPE_STRING,
+          kv.second.c_str (), nullptr);
+    g_object_set (sink, "config", config, nullptr);
+    gst_structure_free (config);
+  }
+  gst_bin_add_many (GST_BIN (pipeline), src, sink, nullptr);
+  gst_element_link (src, sink);
+  Feeder feeder{&payload, size, n, 0};
+  GstAppSrcCallbacks callbacks = {};
+  callbacks.need_data = feed;
+  gst_app_src_set_callbacks (GST_APP_SRC (src), &callbacks, &feeder, nullptr);
+  /* The producer is created in READY, as the raw one before its timer. */
+  if (gst_element_set_state (pipeline, GST_STATE_READY) ==
+      GST_STATE_CHANGE_FAILURE)
+    die ("kafkasink", "could not start the pipeline");
+
+  double cpu0 = cpu_seconds (), t0 = now_seconds ();
+  gst_element_set_state (pipeline, GST_STATE_PLAYING);
+  GstBus *bus = gst_element_get_bus (pipeline);
+  GstMessage *msg = gst_bus_timed_pop_filtered (bus, GST_CLOCK_TIME_NONE,
+      GstMessageType (GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+  Result r;
+  r.seconds = now_seconds () - t0;
+  r.cpu = cpu_seconds () - cpu0;
+  if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR) {
+    GError *err = nullptr;
+    gst_message_parse_error (msg, &err, nullptr);
+    die ("kafkasink", err->message);
+  }
+  gst_message_unref (msg);
+  gst_object_unref (bus);
+  guint64 delivered, bytes;
+  g_object_get (sink, "messages-delivered", &delivered, "bytes-delivered",
+      &bytes, nullptr);
+  r.messages = delivered;
+  r.bytes = bytes;
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (pipeline);
+  admin_topic (s, topic, false);
+  if (delivered != n)
+    die ("kafkasink", "not every message was delivered");
+  return r;
+}
+
+Settings
+parse_args (int argc, char **argv)
+{
+  Settings s;
+  s.brokers = g_getenv ("KAFKA_BROKERS");
+  for (int i = 1; i < argc; i++) {
+    std::string a = argv[i];
+    const char *v = i + 1 < argc ? argv[i + 1] : nullptr;
+    if (a == "--rounds" && v) {
+      s.rounds = atoi (v);
+      i++;
+    } else if (a == "--mbytes" && v) {
+      s.mbytes = atof (v);
+      i++;
+    } else if (a == "--sizes" && v) {
+      s.sizes.clear ();
+      g_auto (GStrv) parts = g_strsplit (v, ",", -1);
+      for (guint j = 0; parts[j]; j++)
+        s.sizes.push_back (strtoul (parts[j], nullptr, 10));
+      i++;
+    } else if (a == "--only" && v) {
+      if (strcmp (v, "raw") && strcmp (v, "raw+hdrs") &&
+          strcmp (v, "kafkasink"))
+        die ("--only", "expected raw, raw+hdrs or kafkasink");
+      s.only = v;
+      i++;
+    } else if (a == "--config" && v) {
+      g_auto (GStrv) parts = g_strsplit (v, ",", -1);
+      for (guint j = 0; parts[j]; j++) {
+        gchar *eq = strchr (parts[j], '=');
+        if (!eq)
+          die ("--config", "expected key=value,...");
+        *eq = '\0';
+        s.config.emplace_back (parts[j], eq + 1);
+      }
+      i++;
+    } else {
+      fprintf (stderr,
+          "usage: KAFKA_BROKERS=host:port %s [--rounds N] [--mbytes M] "
+          "[--sizes B,B,...] [--config key=value,...] [--only "
+          "raw|raw+hdrs|kafkasink]\n",
+          argv[0]);
+      exit (2);
+    }
+  }
+  return s;
+}
+
+} // namespace
+
+int
+main (int argc, char **argv)
+{
+  gst_init (&argc, &argv);
+  Settings s = parse_args (argc, argv);
+  if (!s.brokers || !*s.brokers) {
+    fprintf (stderr, "KAFKA_BROKERS is not set: run through "
+                     "tests/bench/kafkasink/run-bench or kafka-local run\n");
+    return 77;
+  }
+
+  printf ("kafkasink-bench: librdkafka %s, GStreamer %s, broker %s\n",
+      rd_kafka_version_str (), gst_version_string (), s.brokers);
+  printf ("config: enable.idempotence=true acks=all linger.ms=5 "
+          "message.max.bytes=16777216");
+  for (auto &kv : s.config)
+    printf (" %s=%s", kv.first.c_str (), kv.second.c_str ());
+  printf ("; best of %d rounds\n\n", s.rounds);
+  printf ("%9s %-10s %9s %12s %10s %12s\n", "size", "producer", "messages",
+      "msgs/s", "MB/s", "CPU s/GB");
+
+  bool goal_met = true;
+  for (size_t size : s.sizes) {
+    std::vector<char> payload (size);
+    for (size_t i = 0; i < size; i++)
+      payload[i] = char (i * 131 + 7);
+    /* raw, raw with kafkasink's headers, kafkasink */
+    Result best[3];
+    const char *names[3] = {"raw", "raw+hdrs", "kafkasink"};
+    bool wanted[3] = {s.only.empty () || s.only == "raw",
+        s.only.empty () || s.only == "raw+hdrs",
+        s.only.empty () || s.only == "kafkasink"};
+    for (int round = 0; round < s.rounds; round++) {
+      /* Rotate the order, so that none always meets the broker first. */
+      for (int k = 0; k < 3; k++) {
+        int which = (k + round) % 3;
+        if (!wanted[which])
+          continue;
+        Result r = which == 2 ? run_sink (s, size, payload)
+                              : run_raw (s, size, payload, which == 1);
+        if (r.mb_per_s () > best[which].mb_per_s () || best[which].bytes == 0)
+          best[which] = r;
+      }
+    }
+    for (int k = 0; k < 3; k++)
+      if (wanted[k])
+        printf ("%9zu %-10s %9zu %12.0f %10.1f %12.2f\n", size, names[k],
+            best[k].messages, best[k].msgs_per_s (), best[k].mb_per_s (),
+            best[k].cpu_per_gb ());
+    if (wanted[0] && wanted[2]) {
+      double ratio = best[2].mb_per_s () / best[0].mb_per_s ();
+      goal_met &= ratio >= 0.95;
+      printf ("%9zu kafkasink/raw: throughput %.2f, CPU per GB %.2f; "
+              "kafkasink/raw+hdrs: throughput %.2f, CPU per GB %.2f\n\n",
+          size, ratio, best[2].cpu_per_gb () / best[0].cpu_per_gb (),
+          best[2].mb_per_s () / best[1].mb_per_s (),
+          best[2].cpu_per_gb () / best[1].cpu_per_gb ());
+    }
+    fflush (stdout);
+  }
+  printf ("goal (kafkasink >= 0.95x raw throughput): %s\n",
+      goal_met ? "met" : "missed");
+  return 0;
+}
