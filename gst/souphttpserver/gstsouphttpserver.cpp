@@ -6,11 +6,11 @@
 #include "gstsouphttpserversink.h"
 
 static gboolean
-plugin_init(GstPlugin *plugin)
+plugin_init (GstPlugin *plugin)
 {
-  return GST_ELEMENT_REGISTER(souphttpserversink, plugin);
+  return GST_ELEMENT_REGISTER (souphttpserversink, plugin);
 }
 
-GST_PLUGIN_DEFINE(GST_VERSION_MAJOR, GST_VERSION_MINOR, souphttpserver,
+GST_PLUGIN_DEFINE (GST_VERSION_MAJOR, GST_VERSION_MINOR, souphttpserver,
     "HTTP server sink on libsoup 3", plugin_init, VERSION, GST_LICENSE,
     GST_PACKAGE_NAME, GST_PACKAGE_ORIGIN)

@@ -14,26 +14,27 @@
 class GstSoupHttpServerChunk
 {
 public:
-  static std::shared_ptr<const GstSoupHttpServerChunk> from_buffer(
-      GstBuffer *buffer);
-  static std::shared_ptr<const GstSoupHttpServerChunk> from_string(
+  /* The bytes of buffer from offset on, or nullptr if it cannot be read. */
+  static std::shared_ptr<const GstSoupHttpServerChunk>
+  from_buffer (GstBuffer *buffer, gsize offset = 0);
+  static std::shared_ptr<const GstSoupHttpServerChunk> from_string (
       std::string text);
 
-  GstSoupHttpServerChunk(const GstSoupHttpServerChunk &) = delete;
-  GstSoupHttpServerChunk &operator=(const GstSoupHttpServerChunk &) = delete;
-  ~GstSoupHttpServerChunk();
+  GstSoupHttpServerChunk (const GstSoupHttpServerChunk &) = delete;
+  GstSoupHttpServerChunk &operator= (const GstSoupHttpServerChunk &) = delete;
+  ~GstSoupHttpServerChunk ();
 
-  const guint8 *data() const
+  const guint8 *data () const
   {
     return data_;
   }
-  gsize size() const
+  gsize size () const
   {
     return size_;
   }
 
 private:
-  GstSoupHttpServerChunk() = default;
+  GstSoupHttpServerChunk () = default;
 
   GstBuffer *buffer_ = nullptr;
   GstMapInfo map_ = GST_MAP_INFO_INIT;
@@ -65,32 +66,32 @@ enum class GstSoupHttpServerWriteResult
 class GstSoupHttpServerClient
 {
 public:
-  GstSoupHttpServerClient(guint64 id, std::string address, GIOStream *stream);
-  GstSoupHttpServerClient(const GstSoupHttpServerClient &) = delete;
-  GstSoupHttpServerClient &operator=(const GstSoupHttpServerClient &) = delete;
-  ~GstSoupHttpServerClient();
+  GstSoupHttpServerClient (guint64 id, std::string address, GIOStream *stream);
+  GstSoupHttpServerClient (const GstSoupHttpServerClient &) = delete;
+  GstSoupHttpServerClient &operator= (const GstSoupHttpServerClient &) = delete;
+  ~GstSoupHttpServerClient ();
 
   /* Queues an entry that is never skipped: the preamble, the final
    * boundary. */
-  void push_always(const GstSoupHttpServerChunkPtr &chunk);
+  void push_always (const GstSoupHttpServerChunkPtr &chunk);
 
   /* Appends one entry. Until the client has a frame start queued it ignores
    * entries that continue a frame. When a new frame starts while the queue
    * holds more than max_frames frames or max_bytes bytes (0: no byte
    * bound), the client skips every whole frame between the one it is
    * writing and the new one. Returns TRUE if the queue was empty before. */
-  bool push(const GstSoupHttpServerItem &item, guint max_frames,
+  bool push (const GstSoupHttpServerItem &item, guint max_frames,
       guint64 max_bytes, gint64 now);
 
   /* Writes as much as the socket takes without blocking. */
-  GstSoupHttpServerWriteResult write(gint64 now, GError **error);
+  GstSoupHttpServerWriteResult write (gint64 now, GError **error);
 
-  bool empty() const
+  bool empty () const
   {
-    return queue_.empty();
+    return queue_.empty ();
   }
 
-  GstStructure *make_stats(gint64 now) const;
+  GstStructure *make_stats (gint64 now) const;
 
   const guint64 id;
   const std::string address;
@@ -120,8 +121,8 @@ public:
   guint64 frames_dropped = 0;
 
 private:
-  void skip_frames();
-  void consume(gsize written);
+  void skip_frames ();
+  void consume (gsize written);
 
   std::deque<GstSoupHttpServerItem> queue_;
   gsize head_offset_ = 0;
