@@ -735,16 +735,25 @@ GST_START_TEST (test_queue_full_drop)
 
 GST_END_TEST;
 
-static std::atomic<int> queue_full_waits{0};
+/* Whether kafkasink logged that it waits for room in the producer queue. */
+static struct
+{
+  std::mutex lock;
+  std::condition_variable cond;
+  bool waiting = false;
+} queue_full;
 
 static void
-count_queue_full_waits (GstDebugCategory *category, GstDebugLevel,
-    const gchar *, const gchar *, gint, GObject *, GstDebugMessage *message,
-    gpointer)
+watch_queue_full (GstDebugCategory *category, GstDebugLevel, const gchar *,
+    const gchar *, gint, GObject *, GstDebugMessage *message, gpointer)
 {
   if (strcmp (gst_debug_category_get_name (category), "kafkasink") == 0 &&
-      strstr (gst_debug_message_get (message), "producer queue full, waiting"))
-    queue_full_waits++;
+      strstr (gst_debug_message_get (message),
+          "producer queue full, waiting")) {
+    std::lock_guard<std::mutex> lk (queue_full.lock);
+    queue_full.waiting = true;
+    queue_full.cond.notify_all ();
+  }
 }
 
 GST_START_TEST (test_queue_full_block_is_interruptible)
@@ -755,7 +764,7 @@ GST_START_TEST (test_queue_full_block_is_interruptible)
       address.c_str ());
   g_object_set (sink, "flush-timeout", 100, nullptr);
   gst_debug_set_threshold_for_name ("kafkasink", GST_LEVEL_LOG);
-  gst_debug_add_log_function (count_queue_full_waits, nullptr, nullptr);
+  gst_debug_add_log_function (watch_queue_full, nullptr, nullptr);
   gst_debug_remove_log_function (gst_debug_log_default);
 
   SinkHarness sh (sink);
@@ -764,13 +773,15 @@ GST_START_TEST (test_queue_full_block_is_interruptible)
   GstFlowReturn ret = GST_FLOW_OK;
   std::thread pusher ([&] { ret = sh.push (make_buffer (2, 1000)); });
   /* The third buffer waits for room (backpressure)... */
-  while (queue_full_waits.load () == 0)
-    g_thread_yield ();
+  {
+    std::unique_lock<std::mutex> lk (queue_full.lock);
+    queue_full.cond.wait (lk, [] { return queue_full.waiting; });
+  }
   /* ...until the element flushes. */
   gst_element_set_state (sink, GST_STATE_READY);
   pusher.join ();
   fail_unless_equals_int (ret, GST_FLOW_FLUSHING);
-  gst_debug_remove_log_function (count_queue_full_waits);
+  gst_debug_remove_log_function (watch_queue_full);
   gst_debug_add_log_function (gst_debug_log_default, nullptr, nullptr);
 }
 
@@ -1049,47 +1060,86 @@ struct OwnBroker
   }
 };
 
+/* Buffers pushed by a test's streaming thread, for the test to wait on. */
+struct PushCounter
+{
+  std::mutex lock;
+  std::condition_variable cond;
+  guint pushed = 0;
+  bool stop = false;
+
+  void wait_for (guint n)
+  {
+    std::unique_lock<std::mutex> lk (lock);
+    cond.wait (lk, [&] { return pushed >= n; });
+  }
+  guint count ()
+  {
+    std::lock_guard<std::mutex> lk (lock);
+    return pushed;
+  }
+};
+
 GST_START_TEST (test_broker_restart)
 {
   OwnBroker broker;
   std::string topic = kafkatest::unique_topic ("sink-restart");
   fail_unless (kafkatest::create_topic (topic, 1, 1, broker.brokers.c_str ()));
   GstElement *sink = new_sink (topic, nullptr, broker.brokers.c_str ());
-  std::atomic<bool> stop{false};
-  std::atomic<guint> pushed{0};
+  PushCounter c;
+
+  /* The broker is down when the stream starts. */
+  fail_unless_equals_int (broker.node ("kill"), 0);
   {
     SinkHarness sh (sink);
     /* A 100 frames/s stream that goes on while the broker dies and comes
      * back. */
     std::thread stream ([&] {
-      while (!stop) {
-        guint i = pushed;
+      for (guint i = 0;; i++) {
+        {
+          std::lock_guard<std::mutex> lk (c.lock);
+          if (c.stop)
+            break;
+        }
         fail_unless_equals_int (sh.push (make_buffer (i, 20000)), GST_FLOW_OK);
-        pushed++;
+        {
+          std::lock_guard<std::mutex> lk (c.lock);
+          c.pushed++;
+        }
+        c.cond.notify_all ();
         g_usleep (10 * 1000);
       }
     });
-    while (pushed < 100)
-      g_thread_yield ();
-    fail_unless_equals_int (broker.node ("kill"), 0);
-    guint at_kill = pushed;
-    while (pushed < at_kill + 50)
-      g_thread_yield ();
+
+    /* The element plays, and says that it cannot reach the broker... */
+    GstMessage *msg = sh.pop (GST_MESSAGE_WARNING | GST_MESSAGE_ERROR);
+    fail_unless (msg && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_WARNING);
+    fail_unless (message_mentions (msg, broker.brokers.c_str ()));
+    gst_message_unref (msg);
+    c.wait_for (20);
+    /* ...delivers once it appears... */
     fail_unless_equals_int (broker.node ("restart"), 0);
-    guint at_restart = pushed;
-    while (pushed < at_restart + 100)
-      g_thread_yield ();
-    stop = true;
+    c.wait_for (c.count () + 100);
+    /* ...and carries on after losing it in the middle of the stream. */
+    fail_unless_equals_int (broker.node ("kill"), 0);
+    c.wait_for (c.count () + 50);
+    fail_unless_equals_int (broker.node ("restart"), 0);
+    c.wait_for (c.count () + 100);
+    {
+      std::lock_guard<std::mutex> lk (c.lock);
+      c.stop = true;
+    }
     stream.join ();
     fail_unless (sh.eos ());
-    GstMessage *msg = sh.pop (GST_MESSAGE_EOS | GST_MESSAGE_ERROR, 120);
+    msg = sh.pop (GST_MESSAGE_EOS | GST_MESSAGE_ERROR, 120);
     fail_unless (msg && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS);
     gst_message_unref (msg);
+    fail_unless_equals_uint64 (sh.stat ("messages-failed"), 0);
   }
 
   /* Nothing lost, nothing twice, in order. */
   std::vector<Record> r = consume_all (topic, broker.brokers.c_str ());
-  fail_unless_equals_int (r.size (), pushed.load ());
+  fail_unless_equals_int (r.size (), c.count ());
   for (guint i = 0; i < r.size (); i++) {
     fail_unless_equals_uint64 (r[i].info.seq, i);
     fail_unless (r[i].payload == expected_payload (i, 20000));
