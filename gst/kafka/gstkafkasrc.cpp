@@ -82,7 +82,7 @@
 #include <set>
 #include <string>
 
-GST_DEBUG_CATEGORY_STATIC(gst_kafka_src_debug);
+GST_DEBUG_CATEGORY_STATIC (gst_kafka_src_debug);
 #define GST_CAT_DEFAULT gst_kafka_src_debug
 
 #define DEFAULT_TOPIC nullptr
@@ -149,7 +149,7 @@ enum
 /* Properties, guarded by GST_OBJECT_LOCK; start() takes a copy. */
 struct Settings
 {
-  gchar *brokers = g_strdup(GST_KAFKA_DEFAULT_BROKERS);
+  gchar *brokers = g_strdup (GST_KAFKA_DEFAULT_BROKERS);
   gchar *topic = nullptr;
   gchar *group_id = nullptr;
   gint partition = DEFAULT_PARTITION;
@@ -167,18 +167,18 @@ struct Settings
   guint latency = DEFAULT_LATENCY;
   guint stats_interval = DEFAULT_STATS_INTERVAL;
 
-  Settings() = default;
-  Settings(const Settings &) = delete;
-  Settings &operator=(const Settings &) = delete;
-  ~Settings()
+  Settings () = default;
+  Settings (const Settings &) = delete;
+  Settings &operator= (const Settings &) = delete;
+  ~Settings ()
   {
-    g_free(brokers);
-    g_free(topic);
-    g_free(group_id);
-    g_free(config_file);
+    g_free (brokers);
+    g_free (topic);
+    g_free (group_id);
+    g_free (config_file);
     if (config)
-      gst_structure_free(config);
-    gst_clear_caps(&caps);
+      gst_structure_free (config);
+    gst_clear_caps (&caps);
   }
 };
 
@@ -202,6 +202,51 @@ struct Run
   /* Partitions come from the group (subscribe) or from us (assign). */
   bool subscribe = false;
 };
+
+/* The consumer handle, shared with the buffers that wrap its messages:
+ * rd_kafka_destroy() waits until every message is destroyed, so whoever
+ * lets go last, stop() or the last buffer downstream, destroys it. It keeps
+ * the element alive for librdkafka's log callback. */
+struct Consumer
+{
+  std::atomic<gint> refs{1};
+  rd_kafka_t *rk;
+  GstElement *element;
+
+  Consumer (rd_kafka_t *handle, GstElement *owner)
+      : rk (handle), element (GST_ELEMENT (gst_object_ref (owner)))
+  {
+  }
+};
+
+static void
+consumer_unref (Consumer *c)
+{
+  if (c->refs.fetch_sub (1) != 1)
+    return;
+  GST_CAT_DEBUG_OBJECT (gst_kafka_src_debug, c->element,
+      "destroying the consumer handle");
+  rd_kafka_destroy_flags (c->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+  gst_object_unref (c->element);
+  delete c;
+}
+
+/* What a buffer's memory holds on to. */
+struct WrappedMessage
+{
+  rd_kafka_message_t *msg;
+  Consumer *consumer;
+};
+
+static void
+wrapped_message_free (gpointer data)
+{
+  auto w = static_cast<WrappedMessage *> (data);
+  Consumer *consumer = w->consumer;
+  rd_kafka_message_destroy (w->msg);
+  delete w;
+  consumer_unref (consumer);
+}
 
 /* What the streaming thread knows of one assigned partition. */
 struct PartitionState
@@ -228,7 +273,8 @@ struct GstKafkaSrcPrivate
 
   /* Guards rk and the queues against unlock() and stop(). */
   std::mutex lock;
-  gstkafka::Handle rk;
+  rd_kafka_t *rk = nullptr;
+  Consumer *consumer = nullptr;
   gstkafka::Queue consumer_queue;
   gstkafka::Queue commit_queue;
   std::atomic<bool> flushing{false};
@@ -294,16 +340,16 @@ struct _GstKafkaSrc
   GstKafkaSrcPrivate *priv;
 };
 
-static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
-    "src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
+    GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
 
 #define gst_kafka_src_parent_class parent_class
-G_DEFINE_TYPE(GstKafkaSrc, gst_kafka_src, GST_TYPE_PUSH_SRC);
-GST_ELEMENT_REGISTER_DEFINE_WITH_CODE(kafkasrc, "kafkasrc", GST_RANK_NONE,
-    GST_TYPE_KAFKA_SRC, kafka_element_init(plugin));
+G_DEFINE_TYPE (GstKafkaSrc, gst_kafka_src, GST_TYPE_PUSH_SRC);
+GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (kafkasrc, "kafkasrc", GST_RANK_NONE,
+    GST_TYPE_KAFKA_SRC, kafka_element_init (plugin));
 
 GType
-gst_kafka_src_start_from_get_type(void)
+gst_kafka_src_start_from_get_type (void)
 {
   static gsize type = 0;
   static const GEnumValue values[] = {
@@ -317,15 +363,15 @@ gst_kafka_src_start_from_get_type(void)
           "The first message at or after start-time", "timestamp"},
       {0, nullptr, nullptr},
   };
-  if (g_once_init_enter(&type)) {
-    GType t = g_enum_register_static("GstKafkaSrcStartFrom", values);
-    g_once_init_leave(&type, t);
+  if (g_once_init_enter (&type)) {
+    GType t = g_enum_register_static ("GstKafkaSrcStartFrom", values);
+    g_once_init_leave (&type, t);
   }
   return type;
 }
 
 GType
-gst_kafka_src_stop_at_get_type(void)
+gst_kafka_src_stop_at_get_type (void)
 {
   static gsize type = 0;
   static const GEnumValue values[] = {
@@ -337,15 +383,15 @@ gst_kafka_src_stop_at_get_type(void)
           "EOS at the first message at or after stop-time", "timestamp"},
       {0, nullptr, nullptr},
   };
-  if (g_once_init_enter(&type)) {
-    GType t = g_enum_register_static("GstKafkaSrcStopAt", values);
-    g_once_init_leave(&type, t);
+  if (g_once_init_enter (&type)) {
+    GType t = g_enum_register_static ("GstKafkaSrcStopAt", values);
+    g_once_init_leave (&type, t);
   }
   return type;
 }
 
 GType
-gst_kafka_src_malformed_policy_get_type(void)
+gst_kafka_src_malformed_policy_get_type (void)
 {
   static gsize type = 0;
   static const GEnumValue values[] = {
@@ -354,9 +400,9 @@ gst_kafka_src_malformed_policy_get_type(void)
       {GST_KAFKA_SRC_MALFORMED_SKIP, "Drop the message", "skip"},
       {0, nullptr, nullptr},
   };
-  if (g_once_init_enter(&type)) {
-    GType t = g_enum_register_static("GstKafkaSrcMalformedPolicy", values);
-    g_once_init_leave(&type, t);
+  if (g_once_init_enter (&type)) {
+    GType t = g_enum_register_static ("GstKafkaSrcMalformedPolicy", values);
+    g_once_init_leave (&type, t);
   }
   return type;
 }
@@ -364,179 +410,180 @@ gst_kafka_src_malformed_policy_get_type(void)
 /* --- Properties ---------------------------------------------------------- */
 
 static GstStructure *
-stats_structure(GstKafkaSrc *self)
+stats_structure (GstKafkaSrc *self)
 {
   GstKafkaSrcPrivate *priv = self->priv;
-  return gst_structure_new("GstKafkaSrcStats", "messages", G_TYPE_UINT64,
-      priv->messages.load(), "bytes", G_TYPE_UINT64, priv->bytes.load(),
-      "consumer-lag", G_TYPE_INT64, priv->lag.load(), nullptr);
+  return gst_structure_new ("GstKafkaSrcStats", "messages", G_TYPE_UINT64,
+      priv->messages.load (), "bytes", G_TYPE_UINT64, priv->bytes.load (),
+      "consumer-lag", G_TYPE_INT64, priv->lag.load (), nullptr);
 }
 
 static void
-gst_kafka_src_set_property(
-    GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec)
+gst_kafka_src_set_property (GObject *object, guint prop_id, const GValue *value,
+    GParamSpec *pspec)
 {
-  GstKafkaSrc *self = GST_KAFKA_SRC(object);
+  GstKafkaSrc *self = GST_KAFKA_SRC (object);
   Settings &s = self->priv->settings;
 
   if (prop_id == PROP_IS_LIVE) {
-    gst_base_src_set_live(GST_BASE_SRC(self), g_value_get_boolean(value));
+    gst_base_src_set_live (GST_BASE_SRC (self), g_value_get_boolean (value));
     return;
   }
 
-  GST_OBJECT_LOCK(self);
+  GST_OBJECT_LOCK (self);
   switch (prop_id) {
   case PROP_BROKERS:
-    g_free(s.brokers);
-    s.brokers = g_value_dup_string(value);
+    g_free (s.brokers);
+    s.brokers = g_value_dup_string (value);
     break;
   case PROP_TOPIC:
-    g_free(s.topic);
-    s.topic = g_value_dup_string(value);
+    g_free (s.topic);
+    s.topic = g_value_dup_string (value);
     break;
   case PROP_GROUP_ID:
-    g_free(s.group_id);
-    s.group_id = g_value_dup_string(value);
+    g_free (s.group_id);
+    s.group_id = g_value_dup_string (value);
     break;
   case PROP_PARTITION:
-    s.partition = g_value_get_int(value);
+    s.partition = g_value_get_int (value);
     break;
   case PROP_CONFIG:
     if (s.config)
-      gst_structure_free(s.config);
-    s.config = static_cast<GstStructure *>(g_value_dup_boxed(value));
+      gst_structure_free (s.config);
+    s.config = static_cast<GstStructure *> (g_value_dup_boxed (value));
     break;
   case PROP_CONFIG_FILE:
-    g_free(s.config_file);
-    s.config_file = g_value_dup_string(value);
+    g_free (s.config_file);
+    s.config_file = g_value_dup_string (value);
     break;
   case PROP_START_FROM:
-    s.start_from = static_cast<GstKafkaSrcStartFrom>(g_value_get_enum(value));
+    s.start_from = static_cast<GstKafkaSrcStartFrom> (g_value_get_enum (value));
     break;
   case PROP_START_OFFSET:
-    s.start_offset = g_value_get_int64(value);
+    s.start_offset = g_value_get_int64 (value);
     break;
   case PROP_START_TIME:
-    s.start_time = g_value_get_int64(value);
+    s.start_time = g_value_get_int64 (value);
     break;
   case PROP_STOP_AT:
-    s.stop_at = static_cast<GstKafkaSrcStopAt>(g_value_get_enum(value));
+    s.stop_at = static_cast<GstKafkaSrcStopAt> (g_value_get_enum (value));
     break;
   case PROP_STOP_TIME:
-    s.stop_time = g_value_get_int64(value);
+    s.stop_time = g_value_get_int64 (value);
     break;
   case PROP_CAPS:
-    gst_caps_replace(&s.caps, const_cast<GstCaps *>(gst_value_get_caps(value)));
+    gst_caps_replace (&s.caps,
+        const_cast<GstCaps *> (gst_value_get_caps (value)));
     break;
   case PROP_HANDLE_EOS_MARKER:
-    s.handle_eos_marker = g_value_get_boolean(value);
+    s.handle_eos_marker = g_value_get_boolean (value);
     break;
   case PROP_MALFORMED_POLICY:
-    s.malformed_policy
-        = static_cast<GstKafkaSrcMalformedPolicy>(g_value_get_enum(value));
+    s.malformed_policy = static_cast<GstKafkaSrcMalformedPolicy> (
+        g_value_get_enum (value));
     break;
   case PROP_TIMEOUT:
-    s.timeout = g_value_get_uint(value);
+    s.timeout = g_value_get_uint (value);
     break;
   case PROP_LATENCY:
-    s.latency = g_value_get_uint(value);
+    s.latency = g_value_get_uint (value);
     break;
   case PROP_STATS_INTERVAL:
-    s.stats_interval = g_value_get_uint(value);
+    s.stats_interval = g_value_get_uint (value);
     break;
   default:
-    G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+    G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     break;
   }
-  GST_OBJECT_UNLOCK(self);
+  GST_OBJECT_UNLOCK (self);
 }
 
 static void
-gst_kafka_src_get_property(
-    GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+gst_kafka_src_get_property (GObject *object, guint prop_id, GValue *value,
+    GParamSpec *pspec)
 {
-  GstKafkaSrc *self = GST_KAFKA_SRC(object);
+  GstKafkaSrc *self = GST_KAFKA_SRC (object);
   GstKafkaSrcPrivate *priv = self->priv;
   Settings &s = priv->settings;
 
   switch (prop_id) {
   case PROP_IS_LIVE:
-    g_value_set_boolean(value, gst_base_src_is_live(GST_BASE_SRC(self)));
+    g_value_set_boolean (value, gst_base_src_is_live (GST_BASE_SRC (self)));
     return;
   case PROP_MESSAGES:
-    g_value_set_uint64(value, priv->messages.load());
+    g_value_set_uint64 (value, priv->messages.load ());
     return;
   case PROP_BYTES:
-    g_value_set_uint64(value, priv->bytes.load());
+    g_value_set_uint64 (value, priv->bytes.load ());
     return;
   case PROP_CONSUMER_LAG:
-    g_value_set_int64(value, priv->lag.load());
+    g_value_set_int64 (value, priv->lag.load ());
     return;
   case PROP_STATS:
-    g_value_take_boxed(value, stats_structure(self));
+    g_value_take_boxed (value, stats_structure (self));
     return;
   default:
     break;
   }
 
-  GST_OBJECT_LOCK(self);
+  GST_OBJECT_LOCK (self);
   switch (prop_id) {
   case PROP_BROKERS:
-    g_value_set_string(value, s.brokers);
+    g_value_set_string (value, s.brokers);
     break;
   case PROP_TOPIC:
-    g_value_set_string(value, s.topic);
+    g_value_set_string (value, s.topic);
     break;
   case PROP_GROUP_ID:
-    g_value_set_string(value, s.group_id);
+    g_value_set_string (value, s.group_id);
     break;
   case PROP_PARTITION:
-    g_value_set_int(value, s.partition);
+    g_value_set_int (value, s.partition);
     break;
   case PROP_CONFIG:
-    g_value_take_boxed(value, gstkafka::conf_redact(s.config));
+    g_value_take_boxed (value, gstkafka::conf_redact (s.config));
     break;
   case PROP_CONFIG_FILE:
-    g_value_set_string(value, s.config_file);
+    g_value_set_string (value, s.config_file);
     break;
   case PROP_START_FROM:
-    g_value_set_enum(value, s.start_from);
+    g_value_set_enum (value, s.start_from);
     break;
   case PROP_START_OFFSET:
-    g_value_set_int64(value, s.start_offset);
+    g_value_set_int64 (value, s.start_offset);
     break;
   case PROP_START_TIME:
-    g_value_set_int64(value, s.start_time);
+    g_value_set_int64 (value, s.start_time);
     break;
   case PROP_STOP_AT:
-    g_value_set_enum(value, s.stop_at);
+    g_value_set_enum (value, s.stop_at);
     break;
   case PROP_STOP_TIME:
-    g_value_set_int64(value, s.stop_time);
+    g_value_set_int64 (value, s.stop_time);
     break;
   case PROP_CAPS:
-    gst_value_set_caps(value, s.caps);
+    gst_value_set_caps (value, s.caps);
     break;
   case PROP_HANDLE_EOS_MARKER:
-    g_value_set_boolean(value, s.handle_eos_marker);
+    g_value_set_boolean (value, s.handle_eos_marker);
     break;
   case PROP_MALFORMED_POLICY:
-    g_value_set_enum(value, s.malformed_policy);
+    g_value_set_enum (value, s.malformed_policy);
     break;
   case PROP_TIMEOUT:
-    g_value_set_uint(value, s.timeout);
+    g_value_set_uint (value, s.timeout);
     break;
   case PROP_LATENCY:
-    g_value_set_uint(value, s.latency);
+    g_value_set_uint (value, s.latency);
     break;
   case PROP_STATS_INTERVAL:
-    g_value_set_uint(value, s.stats_interval);
+    g_value_set_uint (value, s.stats_interval);
     break;
   default:
-    G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+    G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     break;
   }
-  GST_OBJECT_UNLOCK(self);
+  GST_OBJECT_UNLOCK (self);
 }
 
 /* --- Trouble: unreachable brokers, missing topic ---------------------------
@@ -545,122 +592,122 @@ gst_kafka_src_get_property(
 /* Posts a warning the first time each problem shows up, and starts the
  * clock of #GstKafkaSrc:timeout. */
 static void
-note_trouble(GstKafkaSrc *self, Trouble kind, const std::string &text,
+note_trouble (GstKafkaSrc *self, Trouble kind, const std::string &text,
     const std::string &detail)
 {
   GstKafkaSrcPrivate *priv = self->priv;
 
   if (!priv->trouble_since)
-    priv->trouble_since = g_get_monotonic_time();
+    priv->trouble_since = g_get_monotonic_time ();
   priv->trouble = kind;
   priv->trouble_text = text;
-  if (!priv->trouble_warned.insert(text).second) {
-    GST_DEBUG_OBJECT(self, "still: %s (%s)", text.c_str(), detail.c_str());
+  if (!priv->trouble_warned.insert (text).second) {
+    GST_DEBUG_OBJECT (self, "still: %s (%s)", text.c_str (), detail.c_str ());
     return;
   }
   if (kind == Trouble::TOPIC)
-    GST_ELEMENT_WARNING(self, RESOURCE, NOT_FOUND, ("%s", text.c_str()),
-        ("%s", detail.c_str()));
+    GST_ELEMENT_WARNING (self, RESOURCE, NOT_FOUND, ("%s", text.c_str ()),
+        ("%s", detail.c_str ()));
   else
-    GST_ELEMENT_WARNING(self, RESOURCE, OPEN_READ, ("%s", text.c_str()),
-        ("%s", detail.c_str()));
+    GST_ELEMENT_WARNING (self, RESOURCE, OPEN_READ, ("%s", text.c_str ()),
+        ("%s", detail.c_str ()));
 }
 
 static void
-clear_trouble(GstKafkaSrc *self)
+clear_trouble (GstKafkaSrc *self)
 {
   GstKafkaSrcPrivate *priv = self->priv;
 
-  if (G_LIKELY(!priv->trouble_since))
+  if (G_LIKELY (!priv->trouble_since))
     return;
-  GST_ELEMENT_INFO(self, RESOURCE, OPEN_READ,
-      ("Reading Kafka topic '%s' again", priv->run.topic.c_str()),
-      ("after: %s", priv->trouble_text.c_str()));
+  GST_ELEMENT_INFO (self, RESOURCE, OPEN_READ,
+      ("Reading Kafka topic '%s' again", priv->run.topic.c_str ()),
+      ("after: %s", priv->trouble_text.c_str ()));
   priv->trouble_since = 0;
-  priv->trouble_warned.clear();
+  priv->trouble_warned.clear ();
 }
 
 static void
-note_broker_trouble(GstKafkaSrc *self, const std::string &detail)
+note_broker_trouble (GstKafkaSrc *self, const std::string &detail)
 {
-  g_autofree gchar *text
-      = g_strdup_printf("Cannot reach a Kafka broker of '%s'; retrying",
-          self->priv->run.brokers.c_str());
-  note_trouble(self, Trouble::BROKER, text, detail);
+  g_autofree gchar
+      *text = g_strdup_printf ("Cannot reach a Kafka broker of '%s'; retrying",
+          self->priv->run.brokers.c_str ());
+  note_trouble (self, Trouble::BROKER, text, detail);
 }
 
 static void
-note_topic_trouble(GstKafkaSrc *self, const std::string &detail)
+note_topic_trouble (GstKafkaSrc *self, const std::string &detail)
 {
   GstKafkaSrcPrivate *priv = self->priv;
   g_autofree gchar *text = nullptr;
   if (priv->run.partition >= 0)
-    text = g_strdup_printf("Kafka topic '%s' partition %d does not exist "
-                           "(yet); waiting for it",
-        priv->run.topic.c_str(), priv->run.partition);
+    text = g_strdup_printf ("Kafka topic '%s' partition %d does not exist "
+                            "(yet); waiting for it",
+        priv->run.topic.c_str (), priv->run.partition);
   else
-    text = g_strdup_printf("Kafka topic '%s' does not exist (yet); waiting "
-                           "for it",
-        priv->run.topic.c_str());
-  note_trouble(self, Trouble::TOPIC, text, detail);
+    text = g_strdup_printf ("Kafka topic '%s' does not exist (yet); waiting "
+                            "for it",
+        priv->run.topic.c_str ());
+  note_trouble (self, Trouble::TOPIC, text, detail);
 }
 
 /* Asks the broker for the topic. Returns the number of partitions, 0 when
  * the topic does not exist, -1 when no broker answered. */
 static gint
-lookup_topic(GstKafkaSrc *self, gint timeout_ms, std::string &detail)
+lookup_topic (GstKafkaSrc *self, gint timeout_ms, std::string &detail)
 {
   GstKafkaSrcPrivate *priv = self->priv;
   const rd_kafka_metadata_t *md = nullptr;
 
-  rd_kafka_resp_err_t err
-      = rd_kafka_metadata(priv->rk.get(), 0, priv->rkt, &md, timeout_ms);
+  rd_kafka_resp_err_t err = rd_kafka_metadata (priv->rk, 0, priv->rkt, &md,
+      timeout_ms);
   if (err) {
-    detail = "metadata request: " + gstkafka::err_text(err);
+    detail = "metadata request: " + gstkafka::err_text (err);
     if (err == RD_KAFKA_RESP_ERR__TIMED_OUT)
-      priv->metadata_slice
-          = MIN(priv->metadata_slice * 2, METADATA_SLICE_MAX_MS);
+      priv->metadata_slice = MIN (priv->metadata_slice * 2,
+          METADATA_SLICE_MAX_MS);
     return -1;
   }
   gint n = 0;
   if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR)
     n = md->topics[0].partition_cnt;
   else if (md->topic_cnt == 1)
-    detail = "metadata: " + gstkafka::err_text(md->topics[0].err);
-  rd_kafka_metadata_destroy(md);
+    detail = "metadata: " + gstkafka::err_text (md->topics[0].err);
+  rd_kafka_metadata_destroy (md);
   return n;
 }
 
 /* The #GstKafkaSrc:timeout has run out: one last look before giving up,
  * since librdkafka says nothing when an idle connection comes back. */
 static GstFlowReturn
-check_trouble_deadline(GstKafkaSrc *self)
+check_trouble_deadline (GstKafkaSrc *self)
 {
   GstKafkaSrcPrivate *priv = self->priv;
   const Run &run = priv->run;
 
-  if (G_LIKELY(!priv->trouble_since || !run.timeout))
+  if (G_LIKELY (!priv->trouble_since || !run.timeout))
     return GST_FLOW_OK;
-  if (g_get_monotonic_time() - priv->trouble_since
-      < gint64(run.timeout) * G_USEC_PER_SEC)
+  if (g_get_monotonic_time () - priv->trouble_since <
+      gint64 (run.timeout) * G_USEC_PER_SEC)
     return GST_FLOW_OK;
 
   std::string detail;
-  gint n = lookup_topic(self, priv->metadata_slice, detail);
+  gint n = lookup_topic (self, priv->metadata_slice, detail);
   if (n > run.partition) {
-    clear_trouble(self);
+    clear_trouble (self);
     return GST_FLOW_OK;
   }
   if (priv->trouble == Trouble::TOPIC && n >= 0)
-    GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND,
-        ("Kafka topic '%s' did not appear within %u seconds", run.topic.c_str(),
-            run.timeout),
-        ("%s; %s", priv->trouble_text.c_str(), detail.c_str()));
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
+        ("Kafka topic '%s' did not appear within %u seconds",
+            run.topic.c_str (), run.timeout),
+        ("%s; %s", priv->trouble_text.c_str (), detail.c_str ()));
   else
-    GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ,
+    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ,
         ("Could not read Kafka topic '%s' from '%s' for %u seconds",
-            run.topic.c_str(), run.brokers.c_str(), run.timeout),
-        ("%s; %s", priv->trouble_text.c_str(), detail.c_str()));
+            run.topic.c_str (), run.brokers.c_str (), run.timeout),
+        ("%s; %s", priv->trouble_text.c_str (), detail.c_str ()));
   return GST_FLOW_ERROR;
 }
 
@@ -668,91 +715,92 @@ check_trouble_deadline(GstKafkaSrc *self)
  */
 
 static void
-error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+error_cb (rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
-  GstKafkaSrc *self = GST_KAFKA_SRC(opaque);
-  auto code = static_cast<rd_kafka_resp_err_t>(err);
+  GstKafkaSrc *self = GST_KAFKA_SRC (opaque);
+  auto code = static_cast<rd_kafka_resp_err_t> (err);
 
   switch (code) {
   case RD_KAFKA_RESP_ERR__FATAL: {
     char buf[512];
-    rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, buf, sizeof(buf));
-    self->priv->fatal = gstkafka::err_text(orig) + ": " + buf;
+    rd_kafka_resp_err_t orig = rd_kafka_fatal_error (rk, buf, sizeof (buf));
+    self->priv->fatal = gstkafka::err_text (orig) + ": " + buf;
     break;
   }
   case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
   case RD_KAFKA_RESP_ERR__RESOLVE:
   case RD_KAFKA_RESP_ERR__AUTHENTICATION:
   case RD_KAFKA_RESP_ERR__SSL:
-    note_broker_trouble(self, gstkafka::err_text(code) + ": " + reason);
+    note_broker_trouble (self, gstkafka::err_text (code) + ": " + reason);
     break;
   default:
     /* A single broker's disconnect and the like: librdkafka retries. */
-    GST_INFO_OBJECT(self, "%s: %s", gstkafka::err_text(code).c_str(), reason);
+    GST_INFO_OBJECT (self, "%s: %s", gstkafka::err_text (code).c_str (),
+        reason);
     break;
   }
 }
 
 static int
-stats_cb(rd_kafka_t *, char *json, size_t json_len, void *opaque)
+stats_cb (rd_kafka_t *, char *json, size_t json_len, void *opaque)
 {
-  GstKafkaSrc *self = GST_KAFKA_SRC(opaque);
-  GstStructure *s = stats_structure(self);
+  GstKafkaSrc *self = GST_KAFKA_SRC (opaque);
+  GstStructure *s = stats_structure (self);
 
-  gst_structure_set_name(s, "kafkasrc-stats");
-  g_autofree gchar *text = g_strndup(json, json_len);
-  gst_structure_set(s, "librdkafka", G_TYPE_STRING, text, nullptr);
-  gst_element_post_message(
-      GST_ELEMENT(self), gst_message_new_element(GST_OBJECT(self), s));
+  gst_structure_set_name (s, "kafkasrc-stats");
+  g_autofree gchar *text = g_strndup (json, json_len);
+  gst_structure_set (s, "librdkafka", G_TYPE_STRING, text, nullptr);
+  gst_element_post_message (GST_ELEMENT (self),
+      gst_message_new_element (GST_OBJECT (self), s));
   return 0;
 }
 
 /* Waits for the commit of the stored offsets; unlock() interrupts the wait
  * when @interruptible. */
 static bool
-commit_stored(GstKafkaSrc *self, gint timeout_ms, bool interruptible)
+commit_stored (GstKafkaSrc *self, gint timeout_ms, bool interruptible)
 {
   GstKafkaSrcPrivate *priv = self->priv;
 
   if (!priv->run.commits || !priv->uncommitted || !priv->commit_queue)
     return true;
 
-  rd_kafka_resp_err_t err = rd_kafka_commit_queue(
-      priv->rk.get(), nullptr, priv->commit_queue.get(), nullptr, nullptr);
+  rd_kafka_resp_err_t err = rd_kafka_commit_queue (priv->rk, nullptr,
+      priv->commit_queue.get (), nullptr, nullptr);
   if (err) {
-    GST_WARNING_OBJECT(self, "commit: %s", gstkafka::err_text(err).c_str());
+    GST_WARNING_OBJECT (self, "commit: %s", gstkafka::err_text (err).c_str ());
     return false;
   }
-  gint64 deadline = g_get_monotonic_time() + timeout_ms * 1000;
+  gint64 deadline = g_get_monotonic_time () + timeout_ms * 1000;
   for (;;) {
-    gint64 left = (deadline - g_get_monotonic_time()) / 1000;
+    gint64 left = (deadline - g_get_monotonic_time ()) / 1000;
     if (left <= 0) {
-      GST_WARNING_OBJECT(self, "commit did not complete in %d ms", timeout_ms);
+      GST_WARNING_OBJECT (self, "commit did not complete in %d ms", timeout_ms);
       return false;
     }
-    gstkafka::Event ev(
-        rd_kafka_queue_poll(priv->commit_queue.get(), static_cast<int>(left)));
-    if (ev && rd_kafka_event_type(ev.get()) == RD_KAFKA_EVENT_OFFSET_COMMIT) {
-      err = rd_kafka_event_error(ev.get());
-      if (err == RD_KAFKA_RESP_ERR_NO_ERROR
-          || err == RD_KAFKA_RESP_ERR__NO_OFFSET) {
-        GST_DEBUG_OBJECT(self, "offsets committed");
+    gstkafka::Event ev (rd_kafka_queue_poll (priv->commit_queue.get (),
+        static_cast<int> (left)));
+    if (ev && rd_kafka_event_type (ev.get ()) == RD_KAFKA_EVENT_OFFSET_COMMIT) {
+      err = rd_kafka_event_error (ev.get ());
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR ||
+          err == RD_KAFKA_RESP_ERR__NO_OFFSET) {
+        GST_DEBUG_OBJECT (self, "offsets committed");
         priv->uncommitted = false;
         return true;
       }
-      GST_WARNING_OBJECT(
-          self, "commit failed: %s", gstkafka::err_text(err).c_str());
+      GST_WARNING_OBJECT (self, "commit failed: %s",
+          gstkafka::err_text (err).c_str ());
       return false;
     }
-    if (interruptible && priv->flushing.load()) {
-      GST_DEBUG_OBJECT(self, "commit wait interrupted");
+    if (interruptible && priv->flushing.load ()) {
+      GST_DEBUG_OBJECT (self, "commit wait interrupted");
       return false;
     }
   }
 }
 
 static void
-store_offset(GstKafkaSrc *self, gint32 partition, gint64 next)
+store_offset (GstKafkaSrc *self, gint32 partition, gint64 next)
 {
   GstKafkaSrcPrivate *priv = self->priv;
 
@@ -762,13 +810,13 @@ store_offset(GstKafkaSrc *self, gint32 partition, gint64 next)
   e->partition = partition;
   e->offset = next;
   e->err = RD_KAFKA_RESP_ERR_NO_ERROR;
-  rd_kafka_resp_err_t err
-      = rd_kafka_offsets_store(priv->rk.get(), priv->store_list.get());
+  rd_kafka_resp_err_t err = rd_kafka_offsets_store (priv->rk,
+      priv->store_list.get ());
   if (err || e->err) {
     /* The partition was taken away meanwhile: its new owner reads it. */
-    GST_DEBUG_OBJECT(self,
+    GST_DEBUG_OBJECT (self,
         "not storing offset %" G_GINT64_FORMAT " of partition %d: %s", next,
-        partition, gstkafka::err_text(err ? err : e->err).c_str());
+        partition, gstkafka::err_text (err ? err : e->err).c_str ());
     return;
   }
   priv->uncommitted = true;
@@ -776,30 +824,30 @@ store_offset(GstKafkaSrc *self, gint32 partition, gint64 next)
 
 /* The buffer create() returned last was pushed: its offset may be stored. */
 static void
-store_pending(GstKafkaSrc *self)
+store_pending (GstKafkaSrc *self)
 {
   GstKafkaSrcPrivate *priv = self->priv;
 
   if (!priv->pending)
     return;
   priv->pending = false;
-  store_offset(self, priv->pending_partition, priv->pending_offset + 1);
+  store_offset (self, priv->pending_partition, priv->pending_offset + 1);
 }
 
 /* Sets the start offsets of newly assigned partitions per start-from, looks
  * up their end for stop-at=end, and tracks them. */
 static bool
-prepare_partitions(GstKafkaSrc *self, rd_kafka_topic_partition_list_t *list)
+prepare_partitions (GstKafkaSrc *self, rd_kafka_topic_partition_list_t *list)
 {
   GstKafkaSrcPrivate *priv = self->priv;
   const Run &run = priv->run;
-  rd_kafka_t *rk = priv->rk.get();
-  gstkafka::TopicPartitionList by_time(
-      rd_kafka_topic_partition_list_new(list->cnt));
+  rd_kafka_t *rk = priv->rk;
+  gstkafka::TopicPartitionList by_time (
+      rd_kafka_topic_partition_list_new (list->cnt));
 
   for (int i = 0; i < list->cnt; i++) {
     rd_kafka_topic_partition_t *e = &list->elems[i];
-    bool first = priv->seen.insert(e->partition).second;
+    bool first = priv->seen.insert (e->partition).second;
 
     if (first) {
       switch (run.start_from) {
@@ -817,12 +865,12 @@ prepare_partitions(GstKafkaSrc *self, rd_kafka_topic_partition_list_t *list)
       case GST_KAFKA_SRC_START_FROM_OFFSET:
         e->offset = run.start_offset >= 0
                         ? run.start_offset
-                        : RD_KAFKA_OFFSET_TAIL(-run.start_offset);
+                        : RD_KAFKA_OFFSET_TAIL (-run.start_offset);
         break;
       case GST_KAFKA_SRC_START_FROM_TIMESTAMP:
-        rd_kafka_topic_partition_list_add(by_time.get(), e->topic, e->partition)
-            ->offset
-            = run.start_time;
+        rd_kafka_topic_partition_list_add (by_time.get (), e->topic,
+            e->partition)
+            ->offset = run.start_time;
         break;
       }
     } else if (!run.subscribe) {
@@ -832,35 +880,36 @@ prepare_partitions(GstKafkaSrc *self, rd_kafka_topic_partition_list_t *list)
     PartitionState ps;
     if (run.stop_at == GST_KAFKA_SRC_STOP_AT_END) {
       int64_t lo = -1, hi = -1;
-      rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
-          rk, e->topic, e->partition, &lo, &hi, LIST_OFFSETS_TIMEOUT_MS);
+      rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets (rk, e->topic,
+          e->partition, &lo, &hi, LIST_OFFSETS_TIMEOUT_MS);
       if (err)
-        GST_WARNING_OBJECT(self,
+        GST_WARNING_OBJECT (self,
             "end of partition %d unknown (%s): "
             "stopping at the first end reached",
-            e->partition, gstkafka::err_text(err).c_str());
+            e->partition, gstkafka::err_text (err).c_str ());
       else
         ps.end = hi;
-      GST_DEBUG_OBJECT(self, "partition %d: stop at offset %" G_GINT64_FORMAT,
+      GST_DEBUG_OBJECT (self, "partition %d: stop at offset %" G_GINT64_FORMAT,
           e->partition, ps.end);
     }
     priv->parts[e->partition] = ps;
   }
 
   if (by_time->cnt > 0) {
-    rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(
-        rk, by_time.get(), LIST_OFFSETS_TIMEOUT_MS);
+    rd_kafka_resp_err_t err = rd_kafka_offsets_for_times (rk, by_time.get (),
+        LIST_OFFSETS_TIMEOUT_MS);
     if (err) {
-      priv->fatal = "looking up start-time offsets: " + gstkafka::err_text(err);
+      priv->fatal = "looking up start-time offsets: " +
+                    gstkafka::err_text (err);
       return false;
     }
     for (int i = 0; i < by_time->cnt; i++) {
       rd_kafka_topic_partition_t *t = &by_time->elems[i];
-      rd_kafka_topic_partition_t *e
-          = rd_kafka_topic_partition_list_find(list, t->topic, t->partition);
+      rd_kafka_topic_partition_t *e = rd_kafka_topic_partition_list_find (list,
+          t->topic, t->partition);
       /* No message that late (yet): start with the next one. */
       e->offset = (t->err || t->offset < 0) ? RD_KAFKA_OFFSET_END : t->offset;
-      GST_DEBUG_OBJECT(self,
+      GST_DEBUG_OBJECT (self,
           "partition %d: start-time %" G_GINT64_FORMAT
           " is offset %" G_GINT64_FORMAT,
           t->partition, run.start_time, e->offset);
@@ -870,106 +919,107 @@ prepare_partitions(GstKafkaSrc *self, rd_kafka_topic_partition_list_t *list)
 }
 
 static void
-rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+rebalance_cb (rd_kafka_t *rk, rd_kafka_resp_err_t err,
     rd_kafka_topic_partition_list_t *list, void *opaque)
 {
-  GstKafkaSrc *self = GST_KAFKA_SRC(opaque);
+  GstKafkaSrc *self = GST_KAFKA_SRC (opaque);
   GstKafkaSrcPrivate *priv = self->priv;
-  bool cooperative
-      = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+  bool cooperative = strcmp (rd_kafka_rebalance_protocol (rk), "COOPERATIVE") ==
+                     0;
   gstkafka::Error error;
   rd_kafka_resp_err_t ret = RD_KAFKA_RESP_ERR_NO_ERROR;
 
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     for (int i = 0; i < list->cnt; i++)
-      GST_INFO_OBJECT(self, "assigned partition %d", list->elems[i].partition);
-    prepare_partitions(self, list);
+      GST_INFO_OBJECT (self, "assigned partition %d", list->elems[i].partition);
+    prepare_partitions (self, list);
     if (cooperative)
-      error.reset(rd_kafka_incremental_assign(rk, list));
+      error.reset (rd_kafka_incremental_assign (rk, list));
     else
-      ret = rd_kafka_assign(rk, list);
+      ret = rd_kafka_assign (rk, list);
     priv->assigned = true;
-    clear_trouble(self);
+    clear_trouble (self);
   } else {
-    if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS
-        && !rd_kafka_assignment_lost(rk))
-      commit_stored(self, CLOSE_TIMEOUT_MS, true);
+    if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS &&
+        !rd_kafka_assignment_lost (rk))
+      commit_stored (self, CLOSE_TIMEOUT_MS, true);
     for (int i = 0; i < list->cnt; i++) {
-      GST_INFO_OBJECT(self, "partition %d revoked", list->elems[i].partition);
-      priv->parts.erase(list->elems[i].partition);
+      GST_INFO_OBJECT (self, "partition %d revoked", list->elems[i].partition);
+      priv->parts.erase (list->elems[i].partition);
     }
     if (cooperative)
-      error.reset(rd_kafka_incremental_unassign(rk, list));
+      error.reset (rd_kafka_incremental_unassign (rk, list));
     else
-      ret = rd_kafka_assign(rk, nullptr);
+      ret = rd_kafka_assign (rk, nullptr);
   }
   if (error)
-    GST_WARNING_OBJECT(
-        self, "rebalance: %s", rd_kafka_error_string(error.get()));
+    GST_WARNING_OBJECT (self, "rebalance: %s",
+        rd_kafka_error_string (error.get ()));
   if (ret)
-    GST_WARNING_OBJECT(self, "rebalance: %s", gstkafka::err_text(ret).c_str());
+    GST_WARNING_OBJECT (self, "rebalance: %s",
+        gstkafka::err_text (ret).c_str ());
 }
 
 /* Assign mode: finds the topic's partitions and assigns them. Returns false
  * while the topic cannot be found; the caller polls meanwhile. */
 static bool
-assign_partitions(GstKafkaSrc *self)
+assign_partitions (GstKafkaSrc *self)
 {
   GstKafkaSrcPrivate *priv = self->priv;
   const Run &run = priv->run;
-  gint64 now = g_get_monotonic_time();
+  gint64 now = g_get_monotonic_time ();
 
   if (now < priv->next_attempt)
     return false;
   priv->next_attempt = now + RETRY_INTERVAL_MS * 1000;
 
   std::string detail;
-  gint n = lookup_topic(self, priv->metadata_slice, detail);
+  gint n = lookup_topic (self, priv->metadata_slice, detail);
   if (n < 0) {
-    note_broker_trouble(self, detail);
+    note_broker_trouble (self, detail);
     return false;
   }
   if (n <= run.partition || n == 0) {
-    note_topic_trouble(
-        self, detail.empty() ? "topic has " + std::to_string(n) + " partitions"
-                             : detail);
+    note_topic_trouble (self,
+        detail.empty () ? "topic has " + std::to_string (n) + " partitions"
+                        : detail);
     return false;
   }
 
-  gstkafka::TopicPartitionList list(rd_kafka_topic_partition_list_new(n));
+  gstkafka::TopicPartitionList list (rd_kafka_topic_partition_list_new (n));
   for (gint p = 0; p < n; p++) {
     if (run.partition < 0 || run.partition == p)
-      rd_kafka_topic_partition_list_add(list.get(), run.topic.c_str(), p);
+      rd_kafka_topic_partition_list_add (list.get (), run.topic.c_str (), p);
   }
-  if (!prepare_partitions(self, list.get()))
+  if (!prepare_partitions (self, list.get ()))
     return false;
-  rd_kafka_resp_err_t err = rd_kafka_assign(priv->rk.get(), list.get());
+  rd_kafka_resp_err_t err = rd_kafka_assign (priv->rk, list.get ());
   if (err) {
-    priv->fatal = "assign: " + gstkafka::err_text(err);
+    priv->fatal = "assign: " + gstkafka::err_text (err);
     return false;
   }
-  GST_INFO_OBJECT(
-      self, "reading %d partition(s) of '%s'", list->cnt, run.topic.c_str());
+  GST_INFO_OBJECT (self, "reading %d partition(s) of '%s'", list->cnt,
+      run.topic.c_str ());
   priv->assigned = true;
-  clear_trouble(self);
+  clear_trouble (self);
   return true;
 }
 
 /* --- Start and stop ------------------------------------------------------ */
 
 static gboolean
-gst_kafka_src_start(GstBaseSrc *bsrc)
+gst_kafka_src_start (GstBaseSrc *bsrc)
 {
-  GstKafkaSrc *self = GST_KAFKA_SRC(bsrc);
+  GstKafkaSrc *self = GST_KAFKA_SRC (bsrc);
   GstKafkaSrcPrivate *priv = self->priv;
   Run &run = priv->run;
   Settings &s = priv->settings;
   g_autofree gchar *group_id = nullptr;
   g_autofree gchar *config_file = nullptr;
-  g_autoptr(GstStructure) config = nullptr;
+  g_autoptr (GstStructure) config = nullptr;
 
-  GST_OBJECT_LOCK(self);
-  run = Run();
+  GST_OBJECT_LOCK (self);
+  run = Run ();
   run.brokers = s.brokers ? s.brokers : "";
   run.topic = s.topic ? s.topic : "";
   run.partition = s.partition;
@@ -981,211 +1031,215 @@ gst_kafka_src_start(GstBaseSrc *bsrc)
   run.handle_eos_marker = s.handle_eos_marker;
   run.malformed_policy = s.malformed_policy;
   run.timeout = s.timeout;
-  group_id = g_strdup(s.group_id);
-  config_file = g_strdup(s.config_file);
-  config = s.config ? gst_structure_copy(s.config) : nullptr;
+  group_id = g_strdup (s.group_id);
+  config_file = g_strdup (s.config_file);
+  config = s.config ? gst_structure_copy (s.config) : nullptr;
   guint stats_interval = s.stats_interval;
-  GST_OBJECT_UNLOCK(self);
-  run.live = gst_base_src_is_live(bsrc);
+  GST_OBJECT_UNLOCK (self);
+  run.live = gst_base_src_is_live (bsrc);
 
-  if (run.topic.empty()) {
-    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
+  if (run.topic.empty ()) {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
         ("No Kafka topic set: set the topic property"), (nullptr));
     return FALSE;
   }
 
   /* A private group: librdkafka's assign() wants a group, but it never
    * commits, so nothing is left behind on the broker. */
-  g_autofree gchar *private_group = g_strdup_printf(
-      "gst-kafkasrc-%08x%08x", g_random_int(), g_random_int());
-  std::string interval = std::to_string(stats_interval);
+  g_autofree gchar *private_group = g_strdup_printf ("gst-kafkasrc-%08x%08x",
+      g_random_int (), g_random_int ());
+  std::string interval = std::to_string (stats_interval);
   gstkafka::ConfDefault defaults[] = {
       {"group.id", group_id && *group_id ? group_id : private_group},
       {"enable.auto.commit", group_id && *group_id ? "true" : "false"},
       {"enable.auto.offset.store", "false"},
       {"auto.offset.reset", "earliest"},
       {"enable.partition.eof", "true"},
-      {"statistics.interval.ms", interval.c_str()},
+      {"statistics.interval.ms", interval.c_str ()},
   };
   GError *error = nullptr;
-  gstkafka::Conf conf = gstkafka::conf_new(GST_ELEMENT(self),
-      gst_kafka_src_debug, defaults, G_N_ELEMENTS(defaults),
-      run.brokers.c_str(), config_file, config, &error);
+  gstkafka::Conf conf = gstkafka::conf_new (GST_ELEMENT (self),
+      gst_kafka_src_debug, defaults, G_N_ELEMENTS (defaults),
+      run.brokers.c_str (), config_file, config, &error);
   if (!conf) {
-    gst_element_message_full(GST_ELEMENT(self), GST_MESSAGE_ERROR,
-        error->domain, error->code, g_strdup(error->message), nullptr, __FILE__,
-        GST_FUNCTION, __LINE__);
-    g_error_free(error);
+    gst_element_message_full (GST_ELEMENT (self), GST_MESSAGE_ERROR,
+        error->domain, error->code, g_strdup (error->message), nullptr,
+        __FILE__, GST_FUNCTION, __LINE__);
+    g_error_free (error);
     return FALSE;
   }
 
   char value[512];
-  size_t value_size = sizeof(value);
-  rd_kafka_conf_get(conf.get(), "group.id", value, &value_size);
-  run.commits = strcmp(value, private_group) != 0;
+  size_t value_size = sizeof (value);
+  rd_kafka_conf_get (conf.get (), "group.id", value, &value_size);
+  run.commits = strcmp (value, private_group) != 0;
   run.subscribe = run.commits && run.partition < 0;
-  value_size = sizeof(value);
-  if (rd_kafka_conf_get(conf.get(), "bootstrap.servers", value, &value_size)
-      == RD_KAFKA_CONF_OK)
+  value_size = sizeof (value);
+  if (rd_kafka_conf_get (conf.get (), "bootstrap.servers", value,
+          &value_size) == RD_KAFKA_CONF_OK)
     run.brokers = value;
 
-  rd_kafka_conf_set_error_cb(conf.get(), error_cb);
-  rd_kafka_conf_set_stats_cb(conf.get(), stats_cb);
+  rd_kafka_conf_set_error_cb (conf.get (), error_cb);
+  rd_kafka_conf_set_stats_cb (conf.get (), stats_cb);
   if (run.subscribe)
-    rd_kafka_conf_set_rebalance_cb(conf.get(), rebalance_cb);
+    rd_kafka_conf_set_rebalance_cb (conf.get (), rebalance_cb);
 
   char errstr[512];
-  rd_kafka_t *rk
-      = rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), errstr, sizeof(errstr));
+  rd_kafka_t *rk = rd_kafka_new (RD_KAFKA_CONSUMER, conf.get (), errstr,
+      sizeof (errstr));
   if (!rk) {
-    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
         ("Could not create a Kafka consumer: %s", errstr), (nullptr));
     return FALSE;
   }
-  conf.release(); /* rd_kafka_new() took it. */
-  rd_kafka_poll_set_consumer(rk);
+  conf.release (); /* rd_kafka_new() took it. */
+  rd_kafka_poll_set_consumer (rk);
 
   {
-    std::lock_guard<std::mutex> lk(priv->lock);
-    priv->rk.reset(rk);
-    priv->consumer_queue.reset(rd_kafka_queue_get_consumer(rk));
-    priv->commit_queue.reset(rd_kafka_queue_new(rk));
+    std::lock_guard<std::mutex> lk (priv->lock);
+    priv->rk = rk;
+    priv->consumer = new Consumer (rk, GST_ELEMENT (self));
+    priv->consumer_queue.reset (rd_kafka_queue_get_consumer (rk));
+    priv->commit_queue.reset (rd_kafka_queue_new (rk));
   }
-  priv->rkt = rd_kafka_topic_new(rk, run.topic.c_str(), nullptr);
-  priv->store_list.reset(rd_kafka_topic_partition_list_new(1));
-  rd_kafka_topic_partition_list_add(
-      priv->store_list.get(), run.topic.c_str(), 0);
+  priv->rkt = rd_kafka_topic_new (rk, run.topic.c_str (), nullptr);
+  priv->store_list.reset (rd_kafka_topic_partition_list_new (1));
+  rd_kafka_topic_partition_list_add (priv->store_list.get (),
+      run.topic.c_str (), 0);
 
   priv->assigned = false;
   priv->metadata_slice = METADATA_SLICE_MS;
   priv->next_attempt = 0;
-  priv->parts.clear();
-  priv->seen.clear();
+  priv->parts.clear ();
+  priv->seen.clear ();
   priv->pending = false;
   priv->uncommitted = false;
   priv->eos = false;
-  priv->fatal.clear();
+  priv->fatal.clear ();
   priv->need_anchor = true;
   priv->seeked = false;
   priv->last_end = GST_CLOCK_TIME_NONE;
   priv->base_ts = -1;
   priv->have_session = false;
   priv->discont = false;
-  gst_clear_caps(&priv->caps);
-  priv->caps_str.clear();
-  priv->warned.clear();
+  gst_clear_caps (&priv->caps);
+  priv->caps_str.clear ();
+  priv->warned.clear ();
   priv->trouble_since = 0;
-  priv->trouble_warned.clear();
+  priv->trouble_warned.clear ();
   priv->messages = 0;
   priv->bytes = 0;
   priv->lag = -1;
   priv->lag_updated = 0;
 
   if (run.subscribe) {
-    gstkafka::TopicPartitionList topics(rd_kafka_topic_partition_list_new(1));
-    rd_kafka_topic_partition_list_add(
-        topics.get(), run.topic.c_str(), RD_KAFKA_PARTITION_UA);
-    rd_kafka_resp_err_t err = rd_kafka_subscribe(rk, topics.get());
+    gstkafka::TopicPartitionList topics (rd_kafka_topic_partition_list_new (1));
+    rd_kafka_topic_partition_list_add (topics.get (), run.topic.c_str (),
+        RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t err = rd_kafka_subscribe (rk, topics.get ());
     if (err) {
-      GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
-          ("Could not subscribe to Kafka topic '%s'", run.topic.c_str()),
-          ("%s", gstkafka::err_text(err).c_str()));
+      GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+          ("Could not subscribe to Kafka topic '%s'", run.topic.c_str ()),
+          ("%s", gstkafka::err_text (err).c_str ()));
       return FALSE;
     }
   }
-  GST_INFO_OBJECT(self, "consuming '%s' from %s (%s, %s)", run.topic.c_str(),
-      run.brokers.c_str(), run.subscribe ? "group" : "assigned partitions",
+  GST_INFO_OBJECT (self, "consuming '%s' from %s (%s, %s)", run.topic.c_str (),
+      run.brokers.c_str (), run.subscribe ? "group" : "assigned partitions",
       run.commits ? "committing offsets" : "no commits");
   return TRUE;
 }
 
 /* Leaves the group without waiting longer than CLOSE_TIMEOUT_MS. */
 static void
-close_consumer(GstKafkaSrc *self)
+close_consumer (GstKafkaSrc *self)
 {
   GstKafkaSrcPrivate *priv = self->priv;
-  rd_kafka_t *rk = priv->rk.get();
-  gstkafka::Queue queue(rd_kafka_queue_new(rk));
-  gstkafka::Error error(rd_kafka_consumer_close_queue(rk, queue.get()));
+  rd_kafka_t *rk = priv->rk;
+  gstkafka::Queue queue (rd_kafka_queue_new (rk));
+  gstkafka::Error error (rd_kafka_consumer_close_queue (rk, queue.get ()));
 
   if (error) {
-    GST_WARNING_OBJECT(self, "close: %s", rd_kafka_error_string(error.get()));
+    GST_WARNING_OBJECT (self, "close: %s",
+        rd_kafka_error_string (error.get ()));
     return;
   }
-  gint64 deadline = g_get_monotonic_time() + CLOSE_TIMEOUT_MS * 1000;
-  while (!rd_kafka_consumer_closed(rk)) {
-    gint64 left = (deadline - g_get_monotonic_time()) / 1000;
+  gint64 deadline = g_get_monotonic_time () + CLOSE_TIMEOUT_MS * 1000;
+  while (!rd_kafka_consumer_closed (rk)) {
+    gint64 left = (deadline - g_get_monotonic_time ()) / 1000;
     if (left <= 0) {
-      GST_WARNING_OBJECT(self, "leaving the consumer group timed out");
+      GST_WARNING_OBJECT (self, "leaving the consumer group timed out");
       return;
     }
-    gstkafka::Event ev(rd_kafka_queue_poll(queue.get(), MIN(left, 100)));
-    if (ev && rd_kafka_event_type(ev.get()) == RD_KAFKA_EVENT_REBALANCE) {
-      if (strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0)
-        gstkafka::Error(rd_kafka_incremental_unassign(
-            rk, rd_kafka_event_topic_partition_list(ev.get())));
+    gstkafka::Event ev (rd_kafka_queue_poll (queue.get (), MIN (left, 100)));
+    if (ev && rd_kafka_event_type (ev.get ()) == RD_KAFKA_EVENT_REBALANCE) {
+      if (strcmp (rd_kafka_rebalance_protocol (rk), "COOPERATIVE") == 0)
+        gstkafka::Error (rd_kafka_incremental_unassign (rk,
+            rd_kafka_event_topic_partition_list (ev.get ())));
       else
-        rd_kafka_assign(rk, nullptr);
+        rd_kafka_assign (rk, nullptr);
     }
   }
 }
 
 static gboolean
-gst_kafka_src_stop(GstBaseSrc *bsrc)
+gst_kafka_src_stop (GstBaseSrc *bsrc)
 {
-  GstKafkaSrc *self = GST_KAFKA_SRC(bsrc);
+  GstKafkaSrc *self = GST_KAFKA_SRC (bsrc);
   GstKafkaSrcPrivate *priv = self->priv;
 
   if (priv->rk) {
     /* With the brokers known to be away there is nobody to talk to. */
     if (!priv->trouble_since) {
-      commit_stored(self, CLOSE_TIMEOUT_MS, false);
+      commit_stored (self, CLOSE_TIMEOUT_MS, false);
       if (priv->run.subscribe)
-        close_consumer(self);
+        close_consumer (self);
     }
     if (priv->rkt) {
-      rd_kafka_topic_destroy(priv->rkt);
+      rd_kafka_topic_destroy (priv->rkt);
       priv->rkt = nullptr;
     }
-    priv->store_list.reset();
-    gstkafka::Handle rk;
+    priv->store_list.reset ();
+    Consumer *consumer;
     {
-      std::lock_guard<std::mutex> lk(priv->lock);
-      priv->consumer_queue.reset();
-      priv->commit_queue.reset();
-      rk = std::move(priv->rk);
+      std::lock_guard<std::mutex> lk (priv->lock);
+      priv->consumer_queue.reset ();
+      priv->commit_queue.reset ();
+      priv->rk = nullptr;
+      consumer = priv->consumer;
+      priv->consumer = nullptr;
     }
-    rd_kafka_destroy_flags(rk.release(), RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    consumer_unref (consumer);
   }
-  priv->parts.clear();
-  gst_clear_caps(&priv->caps);
-  GST_INFO_OBJECT(self, "stopped after %" G_GUINT64_FORMAT " messages",
-      priv->messages.load());
+  priv->parts.clear ();
+  gst_clear_caps (&priv->caps);
+  GST_INFO_OBJECT (self, "stopped after %" G_GUINT64_FORMAT " messages",
+      priv->messages.load ());
   return TRUE;
 }
 
 static gboolean
-gst_kafka_src_unlock(GstBaseSrc *bsrc)
+gst_kafka_src_unlock (GstBaseSrc *bsrc)
 {
-  GstKafkaSrc *self = GST_KAFKA_SRC(bsrc);
+  GstKafkaSrc *self = GST_KAFKA_SRC (bsrc);
   GstKafkaSrcPrivate *priv = self->priv;
-  std::lock_guard<std::mutex> lk(priv->lock);
+  std::lock_guard<std::mutex> lk (priv->lock);
 
-  GST_LOG_OBJECT(self, "unlock");
+  GST_LOG_OBJECT (self, "unlock");
   priv->flushing = true;
   if (priv->consumer_queue)
-    rd_kafka_queue_yield(priv->consumer_queue.get());
+    rd_kafka_queue_yield (priv->consumer_queue.get ());
   if (priv->commit_queue)
-    rd_kafka_queue_yield(priv->commit_queue.get());
+    rd_kafka_queue_yield (priv->commit_queue.get ());
   return TRUE;
 }
 
 static gboolean
-gst_kafka_src_unlock_stop(GstBaseSrc *bsrc)
+gst_kafka_src_unlock_stop (GstBaseSrc *bsrc)
 {
-  GstKafkaSrc *self = GST_KAFKA_SRC(bsrc);
+  GstKafkaSrc *self = GST_KAFKA_SRC (bsrc);
 
-  GST_LOG_OBJECT(self, "unlock stop");
+  GST_LOG_OBJECT (self, "unlock stop");
   self->priv->flushing = false;
   return TRUE;
 }
@@ -1193,21 +1247,21 @@ gst_kafka_src_unlock_stop(GstBaseSrc *bsrc)
 /* --- Buffers ------------------------------------------------------------- */
 
 static GstClockTime
-running_time_now(GstKafkaSrc *self)
+running_time_now (GstKafkaSrc *self)
 {
-  GstClock *clock = gst_element_get_clock(GST_ELEMENT(self));
+  GstClock *clock = gst_element_get_clock (GST_ELEMENT (self));
   if (!clock)
     return 0;
-  GstClockTime now = gst_clock_get_time(clock);
-  gst_object_unref(clock);
-  GstClockTime base = gst_element_get_base_time(GST_ELEMENT(self));
+  GstClockTime now = gst_clock_get_time (clock);
+  gst_object_unref (clock);
+  GstClockTime base = gst_element_get_base_time (GST_ELEMENT (self));
   return now > base ? now - base : 0;
 }
 
 static GstClockTime
-map_time(GstKafkaSrcPrivate *priv, GstClockTime in)
+map_time (GstKafkaSrcPrivate *priv, GstClockTime in)
 {
-  if (!GST_CLOCK_TIME_IS_VALID(in))
+  if (!GST_CLOCK_TIME_IS_VALID (in))
     return GST_CLOCK_TIME_NONE;
   if (in >= priv->anchor_in)
     return priv->anchor_out + (in - priv->anchor_in);
@@ -1216,29 +1270,29 @@ map_time(GstKafkaSrcPrivate *priv, GstClockTime in)
 }
 
 static void
-anchor(GstKafkaSrc *self, GstClockTime in)
+anchor (GstKafkaSrc *self, GstClockTime in)
 {
   GstKafkaSrcPrivate *priv = self->priv;
 
   if (priv->run.live)
-    priv->anchor_out = running_time_now(self);
+    priv->anchor_out = running_time_now (self);
   else if (priv->seeked)
     priv->anchor_out = priv->seek_pos;
-  else if (GST_CLOCK_TIME_IS_VALID(priv->last_end))
+  else if (GST_CLOCK_TIME_IS_VALID (priv->last_end))
     priv->anchor_out = priv->last_end;
   else
     priv->anchor_out = 0;
   priv->anchor_in = in;
   priv->need_anchor = false;
   priv->seeked = false;
-  GST_DEBUG_OBJECT(self,
+  GST_DEBUG_OBJECT (self,
       "timestamps anchored: %" GST_TIME_FORMAT " -> %" GST_TIME_FORMAT,
-      GST_TIME_ARGS(in), GST_TIME_ARGS(priv->anchor_out));
+      GST_TIME_ARGS (in), GST_TIME_ARGS (priv->anchor_out));
 }
 
 /* Restores the buffer's timestamps, mapped to our running time. */
 static void
-set_timestamps(GstKafkaSrc *self, GstBuffer *buf, const rd_kafka_message_t *m,
+set_timestamps (GstKafkaSrc *self, GstBuffer *buf, const rd_kafka_message_t *m,
     const gstkafka::FrameInfo &info, bool &discont)
 {
   GstKafkaSrcPrivate *priv = self->priv;
@@ -1246,126 +1300,126 @@ set_timestamps(GstKafkaSrc *self, GstBuffer *buf, const rd_kafka_message_t *m,
   GstClockTime duration = info.duration;
 
   if (!info.has_gst_headers) {
-    gint64 ts = rd_kafka_message_timestamp(m, nullptr);
+    gint64 ts = rd_kafka_message_timestamp (m, nullptr);
     pts = ts >= 0 ? ts * GST_MSECOND : GST_CLOCK_TIME_NONE;
   }
-  GstClockTime in = GST_CLOCK_TIME_IS_VALID(dts) ? dts : pts;
-  if (!GST_CLOCK_TIME_IS_VALID(in))
+  GstClockTime in = GST_CLOCK_TIME_IS_VALID (dts) ? dts : pts;
+  if (!GST_CLOCK_TIME_IS_VALID (in))
     return;
 
   bool anchored = false;
   if (priv->need_anchor || discont) {
-    anchor(self, in);
+    anchor (self, in);
     anchored = true;
   }
-  if (priv->run.live && !anchored
-      && map_time(priv, in) + LATE_RESYNC < running_time_now(self)) {
-    GST_INFO_OBJECT(self,
+  if (priv->run.live && !anchored &&
+      map_time (priv, in) + LATE_RESYNC < running_time_now (self)) {
+    GST_INFO_OBJECT (self,
         "buffer at offset %" G_GINT64_FORMAT " arrived "
         "more than a second late: re-anchoring",
         m->offset);
-    anchor(self, in);
+    anchor (self, in);
     discont = true;
   }
 
-  GST_BUFFER_PTS(buf) = map_time(priv, pts);
-  GST_BUFFER_DTS(buf) = map_time(priv, dts);
-  GST_BUFFER_DURATION(buf) = duration;
+  GST_BUFFER_PTS (buf) = map_time (priv, pts);
+  GST_BUFFER_DTS (buf) = map_time (priv, dts);
+  GST_BUFFER_DURATION (buf) = duration;
 
-  GstClockTime end = GST_BUFFER_PTS(buf);
-  if (GST_CLOCK_TIME_IS_VALID(end) && GST_CLOCK_TIME_IS_VALID(duration))
+  GstClockTime end = GST_BUFFER_PTS (buf);
+  if (GST_CLOCK_TIME_IS_VALID (end) && GST_CLOCK_TIME_IS_VALID (duration))
     end += duration;
-  if (GST_CLOCK_TIME_IS_VALID(end)
-      && (!GST_CLOCK_TIME_IS_VALID(priv->last_end) || end > priv->last_end))
+  if (GST_CLOCK_TIME_IS_VALID (end) &&
+      (!GST_CLOCK_TIME_IS_VALID (priv->last_end) || end > priv->last_end))
     priv->last_end = end;
 }
 
 static void
-warn_malformed(
-    GstKafkaSrc *self, const rd_kafka_message_t *m, const std::string &problems)
+warn_malformed (GstKafkaSrc *self, const rd_kafka_message_t *m,
+    const std::string &problems)
 {
   GstKafkaSrcPrivate *priv = self->priv;
   bool skip = priv->run.malformed_policy == GST_KAFKA_SRC_MALFORMED_SKIP;
 
-  if (!priv->warned.insert(problems).second) {
-    GST_DEBUG_OBJECT(self, "partition %d offset %" G_GINT64_FORMAT ": %s",
-        m->partition, m->offset, problems.c_str());
+  if (!priv->warned.insert (problems).second) {
+    GST_DEBUG_OBJECT (self, "partition %d offset %" G_GINT64_FORMAT ": %s",
+        m->partition, m->offset, problems.c_str ());
     return;
   }
-  GST_ELEMENT_WARNING(self, STREAM, DECODE,
+  GST_ELEMENT_WARNING (self, STREAM, DECODE,
       ("Malformed gst.* headers in Kafka topic '%s' partition %d offset "
        "%" G_GINT64_FORMAT ": %s; %s",
-          priv->run.topic.c_str(), m->partition, m->offset, problems.c_str(),
+          priv->run.topic.c_str (), m->partition, m->offset, problems.c_str (),
           skip ? "message skipped" : "payload delivered with fallback caps"),
       ("further messages with the same problem are only logged"));
 }
 
 /* Decides the caps of a message and pushes them when they change. */
 static GstFlowReturn
-update_caps(GstKafkaSrc *self, const rd_kafka_message_t *m,
+update_caps (GstKafkaSrc *self, const rd_kafka_message_t *m,
     const gstkafka::FrameInfo &info, GstCaps *header_caps)
 {
   GstKafkaSrcPrivate *priv = self->priv;
-  g_autoptr(GstCaps) caps = nullptr;
+  g_autoptr (GstCaps) caps = nullptr;
 
   if (header_caps) {
-    caps = gst_caps_ref(header_caps);
+    caps = gst_caps_ref (header_caps);
   } else if (priv->caps) {
     return GST_FLOW_OK;
   } else {
-    GST_OBJECT_LOCK(self);
+    GST_OBJECT_LOCK (self);
     if (priv->settings.caps)
-      caps = gst_caps_ref(priv->settings.caps);
-    GST_OBJECT_UNLOCK(self);
+      caps = gst_caps_ref (priv->settings.caps);
+    GST_OBJECT_UNLOCK (self);
     if (!caps && m->len > 0) {
       GstTypeFindProbability prob;
-      caps = gst_type_find_helper_for_data(GST_OBJECT(self),
-          static_cast<const guint8 *>(m->payload), m->len, &prob);
+      caps = gst_type_find_helper_for_data (GST_OBJECT (self),
+          static_cast<const guint8 *> (m->payload), m->len, &prob);
       if (caps)
-        GST_INFO_OBJECT(
-            self, "typefind: %" GST_PTR_FORMAT " (probability %d)", caps, prob);
+        GST_INFO_OBJECT (self, "typefind: %" GST_PTR_FORMAT " (probability %d)",
+            caps, prob);
     }
     if (!caps) {
-      GST_ELEMENT_WARNING(self, STREAM, TYPE_NOT_FOUND,
+      GST_ELEMENT_WARNING (self, STREAM, TYPE_NOT_FOUND,
           ("Could not recognise the data in Kafka topic '%s' and it carries "
            "no caps: set the caps property",
-              priv->run.topic.c_str()),
+              priv->run.topic.c_str ()),
           ("offset %" G_GINT64_FORMAT ", %" G_GSIZE_FORMAT " bytes, %s",
               m->offset, m->len,
               info.has_gst_headers ? "gst.* headers without gst.caps"
                                    : "no gst.* headers"));
-      caps = gst_caps_new_empty_simple("application/octet-stream");
+      caps = gst_caps_new_empty_simple ("application/octet-stream");
     }
   }
 
-  if (priv->caps && gst_caps_is_equal(priv->caps, caps))
+  if (priv->caps && gst_caps_is_equal (priv->caps, caps))
     return GST_FLOW_OK;
-  GST_INFO_OBJECT(self, "caps %" GST_PTR_FORMAT, caps);
-  if (!gst_base_src_set_caps(GST_BASE_SRC(self), caps)) {
-    GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, (nullptr),
+  GST_INFO_OBJECT (self, "caps %" GST_PTR_FORMAT, caps);
+  if (!gst_base_src_set_caps (GST_BASE_SRC (self), caps)) {
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, (nullptr),
         ("downstream refused %" GST_PTR_FORMAT, caps));
     return GST_FLOW_NOT_NEGOTIATED;
   }
-  gst_caps_replace(&priv->caps, caps);
+  gst_caps_replace (&priv->caps, caps);
   return GST_FLOW_OK;
 }
 
 /* The message is the last of its partition for now. */
 static bool
-at_partition_end(GstKafkaSrc *self, const rd_kafka_message_t *m)
+at_partition_end (GstKafkaSrc *self, const rd_kafka_message_t *m)
 {
   int64_t lo = -1, hi = -1;
-  if (rd_kafka_get_watermark_offsets(self->priv->rk.get(),
-          self->priv->run.topic.c_str(), m->partition, &lo, &hi))
+  if (rd_kafka_get_watermark_offsets (self->priv->rk,
+          self->priv->run.topic.c_str (), m->partition, &lo, &hi))
     return true;
   return hi <= m->offset + 1;
 }
 
 static void
-update_lag(GstKafkaSrc *self, bool now)
+update_lag (GstKafkaSrc *self, bool now)
 {
   GstKafkaSrcPrivate *priv = self->priv;
-  gint64 t = g_get_monotonic_time();
+  gint64 t = g_get_monotonic_time ();
 
   if (!now && t - priv->lag_updated < LAG_INTERVAL_US)
     return;
@@ -1373,12 +1427,12 @@ update_lag(GstKafkaSrc *self, bool now)
   gint64 lag = 0;
   for (auto &it : priv->parts) {
     int64_t lo = -1, hi = -1;
-    if (it.second.next < 0
-        || rd_kafka_get_watermark_offsets(
-            priv->rk.get(), priv->run.topic.c_str(), it.first, &lo, &hi)
-        || hi < 0)
+    if (it.second.next < 0 ||
+        rd_kafka_get_watermark_offsets (priv->rk, priv->run.topic.c_str (),
+            it.first, &lo, &hi) ||
+        hi < 0)
       continue;
-    lag += MAX(hi - it.second.next, 0);
+    lag += MAX (hi - it.second.next, 0);
   }
   priv->lag = lag;
 }
@@ -1392,26 +1446,26 @@ enum class Handled
 
 /* Turns a message into a buffer, or decides to skip it. Takes @msg. */
 static GstFlowReturn
-handle_message(GstKafkaSrc *self, gstkafka::Message &msg, GstBuffer **outbuf,
+handle_message (GstKafkaSrc *self, gstkafka::Message &msg, GstBuffer **outbuf,
     Handled &handled)
 {
   GstKafkaSrcPrivate *priv = self->priv;
-  const rd_kafka_message_t *m = msg.get();
+  const rd_kafka_message_t *m = msg.get ();
   gstkafka::FrameInfo info;
   std::string problems;
 
   handled = Handled::SKIPPED;
-  bool ok = gstkafka::headers_read(m, info, problems);
-  g_autoptr(GstCaps) header_caps = nullptr;
+  bool ok = gstkafka::headers_read (m, info, problems);
+  g_autoptr (GstCaps) header_caps = nullptr;
   if (info.caps) {
-    if (priv->caps && priv->caps_str.size() == info.caps_len
-        && memcmp(priv->caps_str.data(), info.caps, info.caps_len) == 0) {
-      header_caps = gst_caps_ref(priv->caps);
+    if (priv->caps && priv->caps_str.size () == info.caps_len &&
+        memcmp (priv->caps_str.data (), info.caps, info.caps_len) == 0) {
+      header_caps = gst_caps_ref (priv->caps);
     } else {
       std::string problem;
-      header_caps = gstkafka::frame_info_parse_caps(info, problem);
+      header_caps = gstkafka::frame_info_parse_caps (info, problem);
       if (!header_caps) {
-        if (!problems.empty())
+        if (!problems.empty ())
           problems += "; ";
         problems += problem;
         ok = false;
@@ -1419,23 +1473,23 @@ handle_message(GstKafkaSrc *self, gstkafka::Message &msg, GstBuffer **outbuf,
     }
   }
   if (!ok) {
-    warn_malformed(self, m, problems);
+    warn_malformed (self, m, problems);
     if (priv->run.malformed_policy == GST_KAFKA_SRC_MALFORMED_SKIP) {
-      store_offset(self, m->partition, m->offset + 1);
+      store_offset (self, m->partition, m->offset + 1);
       return GST_FLOW_OK;
     }
   }
 
   if (info.eos) {
-    store_offset(self, m->partition, m->offset + 1);
-    if (priv->run.handle_eos_marker && at_partition_end(self, m)) {
-      GST_INFO_OBJECT(self,
+    store_offset (self, m->partition, m->offset + 1);
+    if (priv->run.handle_eos_marker && at_partition_end (self, m)) {
+      GST_INFO_OBJECT (self,
           "end-of-stream marker at partition %d offset %" G_GINT64_FORMAT,
           m->partition, m->offset);
       handled = Handled::EOS;
       return GST_FLOW_OK;
     }
-    GST_DEBUG_OBJECT(self,
+    GST_DEBUG_OBJECT (self,
         "end-of-stream marker at offset %" G_GINT64_FORMAT
         " followed by more messages: skipped",
         m->offset);
@@ -1443,22 +1497,22 @@ handle_message(GstKafkaSrc *self, gstkafka::Message &msg, GstBuffer **outbuf,
     return GST_FLOW_OK;
   }
 
-  GstFlowReturn ret = update_caps(self, m, info, header_caps);
+  GstFlowReturn ret = update_caps (self, m, info, header_caps);
   if (ret != GST_FLOW_OK)
     return ret;
   if (header_caps && priv->caps == header_caps)
-    priv->caps_str.assign(info.caps, info.caps_len);
+    priv->caps_str.assign (info.caps, info.caps_len);
 
   bool discont = priv->discont;
   priv->discont = false;
   if (info.has_session) {
     if (priv->have_session && info.session != priv->session) {
-      GST_INFO_OBJECT(
-          self, "new producer session at offset %" G_GINT64_FORMAT, m->offset);
+      GST_INFO_OBJECT (self, "new producer session at offset %" G_GINT64_FORMAT,
+          m->offset);
       discont = true;
-    } else if (priv->have_session && info.has_seq
-               && info.seq != priv->seq + 1) {
-      GST_INFO_OBJECT(self,
+    } else if (priv->have_session && info.has_seq &&
+               info.seq != priv->seq + 1) {
+      GST_INFO_OBJECT (self,
           "sequence gap at offset %" G_GINT64_FORMAT ": %" G_GUINT64_FORMAT
           " after %" G_GUINT64_FORMAT,
           m->offset, info.seq, priv->seq);
@@ -1470,31 +1524,32 @@ handle_message(GstKafkaSrc *self, gstkafka::Message &msg, GstBuffer **outbuf,
       priv->seq = info.seq;
   }
 
-  gint64 ts = rd_kafka_message_timestamp(m, nullptr);
+  gint64 ts = rd_kafka_message_timestamp (m, nullptr);
   if (priv->base_ts < 0 && ts >= 0)
     priv->base_ts = ts;
 
   /* Zero copy: the buffer owns the message from here on. */
   GstBuffer *buf;
   if (m->len > 0) {
-    buf = gst_buffer_new_wrapped_full(static_cast<GstMemoryFlags>(0),
-        m->payload, m->len, 0, m->len, msg.get(),
-        reinterpret_cast<GDestroyNotify>(rd_kafka_message_destroy));
-    GST_LOG_OBJECT(self,
+    priv->consumer->refs++;
+    auto w = new WrappedMessage{msg.get (), priv->consumer};
+    buf = gst_buffer_new_wrapped_full (static_cast<GstMemoryFlags> (0),
+        m->payload, m->len, 0, m->len, w, wrapped_message_free);
+    GST_LOG_OBJECT (self,
         "partition %d offset %" G_GINT64_FORMAT ": buffer %p "
         "wraps payload %p (%" G_GSIZE_FORMAT " bytes)",
         m->partition, m->offset, buf, m->payload, m->len);
   } else {
-    buf = gst_buffer_new();
+    buf = gst_buffer_new ();
   }
 
   if (info.has_flags)
-    GST_BUFFER_FLAGS(buf) = info.flags & GST_KAFKA_BUFFER_FLAGS_MASK;
-  set_timestamps(self, buf, m, info, discont);
+    GST_BUFFER_FLAGS (buf) = info.flags & GST_KAFKA_BUFFER_FLAGS_MASK;
+  set_timestamps (self, buf, m, info, discont);
   if (discont)
-    GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DISCONT);
-  GST_BUFFER_OFFSET(buf) = m->offset;
-  GST_BUFFER_OFFSET_END(buf) = m->offset + 1;
+    GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
+  GST_BUFFER_OFFSET (buf) = m->offset;
+  GST_BUFFER_OFFSET_END (buf) = m->offset + 1;
 
   priv->messages++;
   priv->bytes += m->len;
@@ -1502,7 +1557,7 @@ handle_message(GstKafkaSrc *self, gstkafka::Message &msg, GstBuffer **outbuf,
   priv->pending_partition = m->partition;
   priv->pending_offset = m->offset;
   if (m->len > 0)
-    msg.release();
+    msg.release ();
 
   *outbuf = buf;
   handled = Handled::BUFFER;
@@ -1511,72 +1566,73 @@ handle_message(GstKafkaSrc *self, gstkafka::Message &msg, GstBuffer **outbuf,
 
 /* A message with an error code: an event of the consumer. */
 static GstFlowReturn
-handle_consumer_event(GstKafkaSrc *self, const rd_kafka_message_t *m)
+handle_consumer_event (GstKafkaSrc *self, const rd_kafka_message_t *m)
 {
   GstKafkaSrcPrivate *priv = self->priv;
-  std::string detail
-      = gstkafka::err_text(m->err) + ": " + rd_kafka_message_errstr(m);
+  std::string detail = gstkafka::err_text (m->err) + ": " +
+                       rd_kafka_message_errstr (m);
 
   switch (m->err) {
   case RD_KAFKA_RESP_ERR__PARTITION_EOF: {
-    GST_DEBUG_OBJECT(self, "partition %d: end at offset %" G_GINT64_FORMAT,
+    GST_DEBUG_OBJECT (self, "partition %d: end at offset %" G_GINT64_FORMAT,
         m->partition, m->offset);
-    auto it = priv->parts.find(m->partition);
-    if (it != priv->parts.end()) {
+    auto it = priv->parts.find (m->partition);
+    if (it != priv->parts.end ()) {
       it->second.at_eof = true;
       if (priv->run.stop_at == GST_KAFKA_SRC_STOP_AT_END)
         it->second.done = true;
     }
-    clear_trouble(self);
-    update_lag(self, true);
+    clear_trouble (self);
+    update_lag (self, true);
     return GST_FLOW_OK;
   }
   case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
   case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
   case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
-    note_topic_trouble(self, detail);
+    note_topic_trouble (self, detail);
     return GST_FLOW_OK;
   case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
   case RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED:
-    GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ,
-        ("Not allowed to read Kafka topic '%s'", priv->run.topic.c_str()),
-        ("%s", detail.c_str()));
+    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ,
+        ("Not allowed to read Kafka topic '%s'", priv->run.topic.c_str ()),
+        ("%s", detail.c_str ()));
     return GST_FLOW_ERROR;
   case RD_KAFKA_RESP_ERR__MAX_POLL_EXCEEDED:
-    GST_ELEMENT_WARNING(self, RESOURCE, READ,
+    GST_ELEMENT_WARNING (self, RESOURCE, READ,
         ("The pipeline did not read Kafka topic '%s' for "
          "max.poll.interval.ms: the consumer left its group and rejoins",
-            priv->run.topic.c_str()),
-        ("%s", detail.c_str()));
+            priv->run.topic.c_str ()),
+        ("%s", detail.c_str ()));
     return GST_FLOW_OK;
   default:
-    if (rd_kafka_fatal_error(priv->rk.get(), nullptr, 0)) {
-      GST_ELEMENT_ERROR(self, RESOURCE, READ,
-          ("Kafka consumer failed for topic '%s'", priv->run.topic.c_str()),
-          ("%s", detail.c_str()));
+    if (rd_kafka_fatal_error (priv->rk, nullptr, 0)) {
+      GST_ELEMENT_ERROR (self, RESOURCE, READ,
+          ("Kafka consumer failed for topic '%s'", priv->run.topic.c_str ()),
+          ("%s", detail.c_str ()));
       return GST_FLOW_ERROR;
     }
-    GST_WARNING_OBJECT(self, "partition %d: %s", m->partition, detail.c_str());
+    GST_WARNING_OBJECT (self, "partition %d: %s", m->partition,
+        detail.c_str ());
     return GST_FLOW_OK;
   }
 }
 
 /* Whether every partition reached its stop-at limit. */
 static bool
-all_done(GstKafkaSrc *self)
+all_done (GstKafkaSrc *self)
 {
   GstKafkaSrcPrivate *priv = self->priv;
   const Run &run = priv->run;
 
-  if (run.stop_at == GST_KAFKA_SRC_STOP_AT_NEVER || priv->parts.empty())
+  if (run.stop_at == GST_KAFKA_SRC_STOP_AT_NEVER || priv->parts.empty ())
     return false;
-  gint64 now_ms = g_get_real_time() / 1000;
+  gint64 now_ms = g_get_real_time () / 1000;
   for (auto &it : priv->parts) {
     const PartitionState &ps = it.second;
     if (ps.done)
       continue;
-    if (run.stop_at == GST_KAFKA_SRC_STOP_AT_TIMESTAMP && ps.at_eof
-        && now_ms >= run.stop_time)
+    if (run.stop_at == GST_KAFKA_SRC_STOP_AT_TIMESTAMP && ps.at_eof &&
+        now_ms >= run.stop_time)
       continue;
     return false;
   }
@@ -1585,112 +1641,112 @@ all_done(GstKafkaSrc *self)
 
 /* Whether a message lies beyond its partition's stop-at limit. */
 static bool
-beyond_stop(GstKafkaSrc *self, const rd_kafka_message_t *m)
+beyond_stop (GstKafkaSrc *self, const rd_kafka_message_t *m)
 {
   GstKafkaSrcPrivate *priv = self->priv;
   const Run &run = priv->run;
-  auto it = priv->parts.find(m->partition);
-  if (it == priv->parts.end())
+  auto it = priv->parts.find (m->partition);
+  if (it == priv->parts.end ())
     return false;
   PartitionState &ps = it->second;
 
   ps.at_eof = false;
   if (ps.done)
     return true;
-  if (run.stop_at == GST_KAFKA_SRC_STOP_AT_END && ps.end >= 0
-      && m->offset >= ps.end)
+  if (run.stop_at == GST_KAFKA_SRC_STOP_AT_END && ps.end >= 0 &&
+      m->offset >= ps.end)
     ps.done = true;
-  else if (run.stop_at == GST_KAFKA_SRC_STOP_AT_TIMESTAMP
-           && rd_kafka_message_timestamp(m, nullptr) >= run.stop_time)
+  else if (run.stop_at == GST_KAFKA_SRC_STOP_AT_TIMESTAMP &&
+           rd_kafka_message_timestamp (m, nullptr) >= run.stop_time)
     ps.done = true;
   return ps.done;
 }
 
 static void
-after_message(GstKafkaSrc *self, const rd_kafka_message_t *m)
+after_message (GstKafkaSrc *self, const rd_kafka_message_t *m)
 {
   GstKafkaSrcPrivate *priv = self->priv;
-  auto it = priv->parts.find(m->partition);
-  if (it == priv->parts.end())
+  auto it = priv->parts.find (m->partition);
+  if (it == priv->parts.end ())
     return;
   it->second.next = m->offset + 1;
-  if (priv->run.stop_at == GST_KAFKA_SRC_STOP_AT_END && it->second.end >= 0
-      && m->offset + 1 >= it->second.end)
+  if (priv->run.stop_at == GST_KAFKA_SRC_STOP_AT_END && it->second.end >= 0 &&
+      m->offset + 1 >= it->second.end)
     it->second.done = true;
-  update_lag(self, false);
+  update_lag (self, false);
 }
 
 static GstFlowReturn
-finish(GstKafkaSrc *self)
+finish (GstKafkaSrc *self)
 {
-  GST_INFO_OBJECT(self, "end of stream");
+  GST_INFO_OBJECT (self, "end of stream");
   self->priv->eos = true;
-  commit_stored(self, CLOSE_TIMEOUT_MS, true);
+  commit_stored (self, CLOSE_TIMEOUT_MS, true);
   return GST_FLOW_EOS;
 }
 
 static GstFlowReturn
-gst_kafka_src_create(GstPushSrc *psrc, GstBuffer **outbuf)
+gst_kafka_src_create (GstPushSrc *psrc, GstBuffer **outbuf)
 {
-  GstKafkaSrc *self = GST_KAFKA_SRC(psrc);
+  GstKafkaSrc *self = GST_KAFKA_SRC (psrc);
   GstKafkaSrcPrivate *priv = self->priv;
-  rd_kafka_t *rk = priv->rk.get();
+  rd_kafka_t *rk = priv->rk;
 
   /* GstBaseSrc calls create() again only after pushing the last buffer. */
-  store_pending(self);
+  store_pending (self);
 
   for (;;) {
-    if (priv->flushing.load())
+    if (priv->flushing.load ())
       return GST_FLOW_FLUSHING;
-    if (!priv->fatal.empty()) {
-      GST_ELEMENT_ERROR(self, RESOURCE, READ,
-          ("Kafka consumer failed for topic '%s'", priv->run.topic.c_str()),
-          ("%s", priv->fatal.c_str()));
+    if (!priv->fatal.empty ()) {
+      GST_ELEMENT_ERROR (self, RESOURCE, READ,
+          ("Kafka consumer failed for topic '%s'", priv->run.topic.c_str ()),
+          ("%s", priv->fatal.c_str ()));
       return GST_FLOW_ERROR;
     }
-    if (priv->eos || all_done(self))
-      return finish(self);
-    GstFlowReturn ret = check_trouble_deadline(self);
+    if (priv->eos || all_done (self))
+      return finish (self);
+    GstFlowReturn ret = check_trouble_deadline (self);
     if (ret != GST_FLOW_OK)
       return ret;
 
     int timeout = POLL_SLICE_MS;
-    if (!priv->run.subscribe && !priv->assigned && !assign_partitions(self))
+    if (!priv->run.subscribe && !priv->assigned && !assign_partitions (self))
       timeout = RETRY_INTERVAL_MS;
-    if (priv->flushing.load())
+    if (priv->flushing.load ())
       return GST_FLOW_FLUSHING;
 
-    gstkafka::Message msg(rd_kafka_consumer_poll(rk, timeout));
+    gstkafka::Message msg (rd_kafka_consumer_poll (rk, timeout));
     if (!msg)
       continue;
     if (msg->err) {
-      ret = handle_consumer_event(self, msg.get());
+      ret = handle_consumer_event (self, msg.get ());
       if (ret != GST_FLOW_OK)
         return ret;
       continue;
     }
 
-    clear_trouble(self);
-    if (beyond_stop(self, msg.get())) {
-      GST_DEBUG_OBJECT(self,
+    clear_trouble (self);
+    if (beyond_stop (self, msg.get ())) {
+      GST_DEBUG_OBJECT (self,
           "partition %d offset %" G_GINT64_FORMAT " is past stop-at",
           msg->partition, msg->offset);
       continue;
     }
-    const rd_kafka_message_t *m = msg.get();
+    const rd_kafka_message_t *m = msg.get ();
     gint32 partition = m->partition;
     gint64 offset = m->offset;
     Handled handled;
-    ret = handle_message(self, msg, outbuf, handled);
+    ret = handle_message (self, msg, outbuf, handled);
     if (ret != GST_FLOW_OK)
       return ret;
     /* The message may belong to the buffer now: use our copies. */
     rd_kafka_message_t copy = {};
     copy.partition = partition;
     copy.offset = offset;
-    after_message(self, &copy);
+    after_message (self, &copy);
     if (handled == Handled::EOS)
-      return finish(self);
+      return finish (self);
     if (handled == Handled::BUFFER)
       return GST_FLOW_OK;
   }
@@ -1700,60 +1756,61 @@ gst_kafka_src_create(GstPushSrc *psrc, GstBuffer **outbuf)
 
 /* Caps come from the messages: nothing to negotiate before the first. */
 static gboolean
-gst_kafka_src_negotiate(GstBaseSrc *)
+gst_kafka_src_negotiate (GstBaseSrc *)
 {
   return TRUE;
 }
 
 static GstCaps *
-gst_kafka_src_get_caps(GstBaseSrc *bsrc, GstCaps *filter)
+gst_kafka_src_get_caps (GstBaseSrc *bsrc, GstCaps *filter)
 {
-  GstKafkaSrc *self = GST_KAFKA_SRC(bsrc);
-  GstCaps *caps = gst_pad_get_current_caps(GST_BASE_SRC_PAD(bsrc));
+  GstKafkaSrc *self = GST_KAFKA_SRC (bsrc);
+  GstCaps *caps = gst_pad_get_current_caps (GST_BASE_SRC_PAD (bsrc));
 
   if (!caps) {
-    GST_OBJECT_LOCK(self);
+    GST_OBJECT_LOCK (self);
     if (self->priv->settings.caps)
-      caps = gst_caps_ref(self->priv->settings.caps);
-    GST_OBJECT_UNLOCK(self);
+      caps = gst_caps_ref (self->priv->settings.caps);
+    GST_OBJECT_UNLOCK (self);
   }
   if (!caps)
-    caps = gst_caps_new_any();
+    caps = gst_caps_new_any ();
   if (filter) {
-    GstCaps *tmp
-        = gst_caps_intersect_full(filter, caps, GST_CAPS_INTERSECT_FIRST);
-    gst_caps_unref(caps);
+    GstCaps *tmp = gst_caps_intersect_full (filter, caps,
+        GST_CAPS_INTERSECT_FIRST);
+    gst_caps_unref (caps);
     caps = tmp;
   }
   return caps;
 }
 
 static gboolean
-gst_kafka_src_query(GstBaseSrc *bsrc, GstQuery *query)
+gst_kafka_src_query (GstBaseSrc *bsrc, GstQuery *query)
 {
-  GstKafkaSrc *self = GST_KAFKA_SRC(bsrc);
+  GstKafkaSrc *self = GST_KAFKA_SRC (bsrc);
 
-  if (GST_QUERY_TYPE(query) == GST_QUERY_LATENCY) {
-    gboolean live = gst_base_src_is_live(bsrc);
-    GST_OBJECT_LOCK(self);
+  if (GST_QUERY_TYPE (query) == GST_QUERY_LATENCY) {
+    gboolean live = gst_base_src_is_live (bsrc);
+    GST_OBJECT_LOCK (self);
     GstClockTime latency = self->priv->settings.latency * GST_MSECOND;
-    GST_OBJECT_UNLOCK(self);
-    gst_query_set_latency(query, live, live ? latency : 0, GST_CLOCK_TIME_NONE);
+    GST_OBJECT_UNLOCK (self);
+    gst_query_set_latency (query, live, live ? latency : 0,
+        GST_CLOCK_TIME_NONE);
     return TRUE;
   }
-  return GST_BASE_SRC_CLASS(parent_class)->query(bsrc, query);
+  return GST_BASE_SRC_CLASS (parent_class)->query (bsrc, query);
 }
 
 static gboolean
-gst_kafka_src_is_seekable(GstBaseSrc *)
+gst_kafka_src_is_seekable (GstBaseSrc *)
 {
   return TRUE;
 }
 
 static gboolean
-gst_kafka_src_do_seek(GstBaseSrc *bsrc, GstSegment *segment)
+gst_kafka_src_do_seek (GstBaseSrc *bsrc, GstSegment *segment)
 {
-  GstKafkaSrc *self = GST_KAFKA_SRC(bsrc);
+  GstKafkaSrc *self = GST_KAFKA_SRC (bsrc);
   GstKafkaSrcPrivate *priv = self->priv;
 
   if (segment->format != GST_FORMAT_TIME)
@@ -1770,40 +1827,40 @@ gst_kafka_src_do_seek(GstBaseSrc *bsrc, GstSegment *segment)
     return TRUE;
 
   rd_kafka_topic_partition_list_t *assignment = nullptr;
-  rd_kafka_resp_err_t err = rd_kafka_assignment(priv->rk.get(), &assignment);
-  gstkafka::TopicPartitionList list(assignment);
+  rd_kafka_resp_err_t err = rd_kafka_assignment (priv->rk, &assignment);
+  gstkafka::TopicPartitionList list (assignment);
   if (err || !list || list->cnt == 0)
     return err == RD_KAFKA_RESP_ERR_NO_ERROR;
 
-  gint64 target = priv->base_ts + gint64(segment->start / GST_MSECOND);
+  gint64 target = priv->base_ts + gint64 (segment->start / GST_MSECOND);
   for (int i = 0; i < list->cnt; i++)
     list->elems[i].offset = target;
-  err = rd_kafka_offsets_for_times(
-      priv->rk.get(), list.get(), LIST_OFFSETS_TIMEOUT_MS);
+  err = rd_kafka_offsets_for_times (priv->rk, list.get (),
+      LIST_OFFSETS_TIMEOUT_MS);
   if (err) {
-    GST_ELEMENT_WARNING(self, RESOURCE, SEEK,
+    GST_ELEMENT_WARNING (self, RESOURCE, SEEK,
         ("Could not look up the Kafka offsets of the seek position"),
-        ("%s", gstkafka::err_text(err).c_str()));
+        ("%s", gstkafka::err_text (err).c_str ()));
     return FALSE;
   }
   for (int i = 0; i < list->cnt; i++) {
     rd_kafka_topic_partition_t *e = &list->elems[i];
     if (e->err || e->offset < 0)
       e->offset = RD_KAFKA_OFFSET_END;
-    GST_DEBUG_OBJECT(self,
+    GST_DEBUG_OBJECT (self,
         "seek %" GST_TIME_FORMAT ": partition %d to %" G_GINT64_FORMAT,
-        GST_TIME_ARGS(segment->start), e->partition, e->offset);
-    auto it = priv->parts.find(e->partition);
-    if (it != priv->parts.end()) {
+        GST_TIME_ARGS (segment->start), e->partition, e->offset);
+    auto it = priv->parts.find (e->partition);
+    if (it != priv->parts.end ()) {
       it->second.done = false;
       it->second.at_eof = false;
     }
   }
-  gstkafka::Error error(rd_kafka_seek_partitions(
-      priv->rk.get(), list.get(), LIST_OFFSETS_TIMEOUT_MS));
+  gstkafka::Error error (rd_kafka_seek_partitions (priv->rk, list.get (),
+      LIST_OFFSETS_TIMEOUT_MS));
   if (error) {
-    GST_ELEMENT_WARNING(self, RESOURCE, SEEK, ("Kafka seek failed"),
-        ("%s", rd_kafka_error_string(error.get())));
+    GST_ELEMENT_WARNING (self, RESOURCE, SEEK, ("Kafka seek failed"),
+        ("%s", rd_kafka_error_string (error.get ())));
     return FALSE;
   }
   priv->eos = false;
@@ -1813,27 +1870,28 @@ gst_kafka_src_do_seek(GstBaseSrc *bsrc, GstSegment *segment)
 /* --- GObject ------------------------------------------------------------- */
 
 static void
-gst_kafka_src_finalize(GObject *object)
+gst_kafka_src_finalize (GObject *object)
 {
-  GstKafkaSrc *self = GST_KAFKA_SRC(object);
+  GstKafkaSrc *self = GST_KAFKA_SRC (object);
 
   delete self->priv;
-  G_OBJECT_CLASS(parent_class)->finalize(object);
+  G_OBJECT_CLASS (parent_class)->finalize (object);
 }
 
 static void
-gst_kafka_src_class_init(GstKafkaSrcClass *klass)
+gst_kafka_src_class_init (GstKafkaSrcClass *klass)
 {
-  GObjectClass *gobject_class = G_OBJECT_CLASS(klass);
-  GstElementClass *element_class = GST_ELEMENT_CLASS(klass);
-  GstBaseSrcClass *basesrc_class = GST_BASE_SRC_CLASS(klass);
-  GstPushSrcClass *pushsrc_class = GST_PUSH_SRC_CLASS(klass);
-  auto rw = static_cast<GParamFlags>(
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  GstBaseSrcClass *basesrc_class = GST_BASE_SRC_CLASS (klass);
+  GstPushSrcClass *pushsrc_class = GST_PUSH_SRC_CLASS (klass);
+  auto rw = static_cast<GParamFlags> (
       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
-  auto ro = static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  auto ro = static_cast<GParamFlags> (
+      G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
-  GST_DEBUG_CATEGORY_INIT(
-      gst_kafka_src_debug, "kafkasrc", 0, "Apache Kafka consumer source");
+  GST_DEBUG_CATEGORY_INIT (gst_kafka_src_debug, "kafkasrc", 0,
+      "Apache Kafka consumer source");
 
   gobject_class->set_property = gst_kafka_src_set_property;
   gobject_class->get_property = gst_kafka_src_get_property;
@@ -1848,8 +1906,8 @@ gst_kafka_src_class_init(GstKafkaSrcClass *klass)
    *
    * Since: 0.1
    */
-  g_object_class_install_property(gobject_class, PROP_BROKERS,
-      g_param_spec_string("brokers", "Brokers",
+  g_object_class_install_property (gobject_class, PROP_BROKERS,
+      g_param_spec_string ("brokers", "Brokers",
           "Kafka bootstrap servers, host:port[,host:port...]",
           GST_KAFKA_DEFAULT_BROKERS, rw));
 
@@ -1861,9 +1919,9 @@ gst_kafka_src_class_init(GstKafkaSrcClass *klass)
    *
    * Since: 0.1
    */
-  g_object_class_install_property(gobject_class, PROP_TOPIC,
-      g_param_spec_string(
-          "topic", "Topic", "Kafka topic to read", DEFAULT_TOPIC, rw));
+  g_object_class_install_property (gobject_class, PROP_TOPIC,
+      g_param_spec_string ("topic", "Topic", "Kafka topic to read",
+          DEFAULT_TOPIC, rw));
 
   /**
    * GstKafkaSrc:group-id:
@@ -1875,8 +1933,8 @@ gst_kafka_src_class_init(GstKafkaSrcClass *klass)
    *
    * Since: 0.1
    */
-  g_object_class_install_property(gobject_class, PROP_GROUP_ID,
-      g_param_spec_string("group-id", "Group id",
+  g_object_class_install_property (gobject_class, PROP_GROUP_ID,
+      g_param_spec_string ("group-id", "Group id",
           "Kafka consumer group (committed offsets, shared partitions); "
           "unset: a private group that commits nothing",
           DEFAULT_GROUP_ID, rw));
@@ -1890,8 +1948,8 @@ gst_kafka_src_class_init(GstKafkaSrcClass *klass)
    *
    * Since: 0.1
    */
-  g_object_class_install_property(gobject_class, PROP_PARTITION,
-      g_param_spec_int("partition", "Partition",
+  g_object_class_install_property (gobject_class, PROP_PARTITION,
+      g_param_spec_int ("partition", "Partition",
           "Partition to read, -1 for all (or the group's share)", -1,
           G_MAXINT32, DEFAULT_PARTITION, rw));
 
@@ -1906,8 +1964,8 @@ gst_kafka_src_class_init(GstKafkaSrcClass *klass)
    *
    * Since: 0.1
    */
-  g_object_class_install_property(gobject_class, PROP_CONFIG,
-      g_param_spec_boxed("config", "Config",
+  g_object_class_install_property (gobject_class, PROP_CONFIG,
+      g_param_spec_boxed ("config", "Config",
           "librdkafka settings as a structure, e.g. \"kafka, "
           "fetch.wait.max.ms=100\"; override config-file and the defaults",
           GST_TYPE_STRUCTURE, rw));
@@ -1920,8 +1978,8 @@ gst_kafka_src_class_init(GstKafkaSrcClass *klass)
    *
    * Since: 0.1
    */
-  g_object_class_install_property(gobject_class, PROP_CONFIG_FILE,
-      g_param_spec_string("config-file", "Config file",
+  g_object_class_install_property (gobject_class, PROP_CONFIG_FILE,
+      g_param_spec_string ("config-file", "Config file",
           "Path of a librdkafka/Java-style properties file (key=value lines, "
           "like kcat -F)",
           nullptr, rw));
@@ -1938,8 +1996,8 @@ gst_kafka_src_class_init(GstKafkaSrcClass *klass)
    *
    * Since: 0.1
    */
-  g_object_class_install_property(gobject_class, PROP_START_FROM,
-      g_param_spec_enum("start-from", "Start from",
+  g_object_class_install_property (gobject_class, PROP_START_FROM,
+      g_param_spec_enum ("start-from", "Start from",
           "Where to start reading each partition",
           GST_TYPE_KAFKA_SRC_START_FROM, DEFAULT_START_FROM, rw));
 
@@ -1952,8 +2010,8 @@ gst_kafka_src_class_init(GstKafkaSrcClass *klass)
    *
    * Since: 0.1
    */
-  g_object_class_install_property(gobject_class, PROP_START_OFFSET,
-      g_param_spec_int64("start-offset", "Start offset",
+  g_object_class_install_property (gobject_class, PROP_START_OFFSET,
+      g_param_spec_int64 ("start-offset", "Start offset",
           "With start-from=offset: the offset to start at; negative: that "
           "many messages before the end",
           G_MININT64 / 2, G_MAXINT64, DEFAULT_START_OFFSET, rw));
@@ -1967,8 +2025,8 @@ gst_kafka_src_class_init(GstKafkaSrcClass *klass)
    *
    * Since: 0.1
    */
-  g_object_class_install_property(gobject_class, PROP_START_TIME,
-      g_param_spec_int64("start-time", "Start time",
+  g_object_class_install_property (gobject_class, PROP_START_TIME,
+      g_param_spec_int64 ("start-time", "Start time",
           "With start-from=timestamp: milliseconds since the epoch", 0,
           G_MAXINT64, DEFAULT_START_TIME, rw));
 
@@ -1983,8 +2041,8 @@ gst_kafka_src_class_init(GstKafkaSrcClass *klass)
    *
    * Since: 0.1
    */
-  g_object_class_install_property(gobject_class, PROP_STOP_AT,
-      g_param_spec_enum("stop-at", "Stop at", "When to send EOS on its own",
+  g_object_class_install_property (gobject_class, PROP_STOP_AT,
+      g_param_spec_enum ("stop-at", "Stop at", "When to send EOS on its own",
           GST_TYPE_KAFKA_SRC_STOP_AT, DEFAULT_STOP_AT, rw));
 
   /**
@@ -1994,8 +2052,8 @@ gst_kafka_src_class_init(GstKafkaSrcClass *klass)
    *
    * Since: 0.1
    */
-  g_object_class_install_property(gobject_class, PROP_STOP_TIME,
-      g_param_spec_int64("stop-time", "Stop time",
+  g_object_class_install_property (gobject_class, PROP_STOP_TIME,
+      g_param_spec_int64 ("stop-time", "Stop time",
           "With stop-at=timestamp: milliseconds since the epoch", 0, G_MAXINT64,
           DEFAULT_STOP_TIME, rw));
 
@@ -2008,8 +2066,8 @@ gst_kafka_src_class_init(GstKafkaSrcClass *klass)
    *
    * Since: 0.1
    */
-  g_object_class_install_property(gobject_class, PROP_CAPS,
-      g_param_spec_boxed("caps", "Caps",
+  g_object_class_install_property (gobject_class, PROP_CAPS,
+      g_param_spec_boxed ("caps", "Caps",
           "Caps of messages without a gst.caps header (unset: typefind the "
           "first payload)",
           GST_TYPE_CAPS, rw));
@@ -2024,9 +2082,9 @@ gst_kafka_src_class_init(GstKafkaSrcClass *klass)
    *
    * Since: 0.1
    */
-  g_object_class_install_property(gobject_class, PROP_IS_LIVE,
-      g_param_spec_boolean(
-          "is-live", "Is live", "Act as a live source", DEFAULT_IS_LIVE, rw));
+  g_object_class_install_property (gobject_class, PROP_IS_LIVE,
+      g_param_spec_boolean ("is-live", "Is live", "Act as a live source",
+          DEFAULT_IS_LIVE, rw));
 
   /**
    * GstKafkaSrc:handle-eos-marker:
@@ -2038,8 +2096,8 @@ gst_kafka_src_class_init(GstKafkaSrcClass *klass)
    *
    * Since: 0.1
    */
-  g_object_class_install_property(gobject_class, PROP_HANDLE_EOS_MARKER,
-      g_param_spec_boolean("handle-eos-marker", "Handle EOS marker",
+  g_object_class_install_property (gobject_class, PROP_HANDLE_EOS_MARKER,
+      g_param_spec_boolean ("handle-eos-marker", "Handle EOS marker",
           "Send EOS at a producer's end-of-stream marker when nothing "
           "follows it in the topic",
           DEFAULT_HANDLE_EOS_MARKER, rw));
@@ -2054,8 +2112,8 @@ gst_kafka_src_class_init(GstKafkaSrcClass *klass)
    *
    * Since: 0.1
    */
-  g_object_class_install_property(gobject_class, PROP_MALFORMED_POLICY,
-      g_param_spec_enum("malformed-policy", "Malformed policy",
+  g_object_class_install_property (gobject_class, PROP_MALFORMED_POLICY,
+      g_param_spec_enum ("malformed-policy", "Malformed policy",
           "What to do with messages whose gst.* headers are malformed",
           GST_TYPE_KAFKA_SRC_MALFORMED_POLICY, DEFAULT_MALFORMED_POLICY, rw));
 
@@ -2067,8 +2125,8 @@ gst_kafka_src_class_init(GstKafkaSrcClass *klass)
    *
    * Since: 0.1
    */
-  g_object_class_install_property(gobject_class, PROP_TIMEOUT,
-      g_param_spec_uint("timeout", "Timeout",
+  g_object_class_install_property (gobject_class, PROP_TIMEOUT,
+      g_param_spec_uint ("timeout", "Timeout",
           "Seconds without brokers or topic before an error (0 = wait "
           "forever)",
           0, G_MAXUINT, DEFAULT_TIMEOUT, rw));
@@ -2082,8 +2140,8 @@ gst_kafka_src_class_init(GstKafkaSrcClass *klass)
    *
    * Since: 0.1
    */
-  g_object_class_install_property(gobject_class, PROP_LATENCY,
-      g_param_spec_uint("latency", "Latency",
+  g_object_class_install_property (gobject_class, PROP_LATENCY,
+      g_param_spec_uint ("latency", "Latency",
           "Latency when live, in milliseconds (absorbs the network's jitter)",
           0, G_MAXUINT, DEFAULT_LATENCY, rw));
 
@@ -2097,8 +2155,8 @@ gst_kafka_src_class_init(GstKafkaSrcClass *klass)
    *
    * Since: 0.1
    */
-  g_object_class_install_property(gobject_class, PROP_STATS_INTERVAL,
-      g_param_spec_uint("stats-interval", "Statistics interval",
+  g_object_class_install_property (gobject_class, PROP_STATS_INTERVAL,
+      g_param_spec_uint ("stats-interval", "Statistics interval",
           "Milliseconds between kafkasrc-stats bus messages (0 = none)", 0,
           G_MAXINT, DEFAULT_STATS_INTERVAL, rw));
 
@@ -2109,8 +2167,8 @@ gst_kafka_src_class_init(GstKafkaSrcClass *klass)
    *
    * Since: 0.1
    */
-  g_object_class_install_property(gobject_class, PROP_MESSAGES,
-      g_param_spec_uint64("messages", "Messages",
+  g_object_class_install_property (gobject_class, PROP_MESSAGES,
+      g_param_spec_uint64 ("messages", "Messages",
           "Messages delivered since start", 0, G_MAXUINT64, 0, ro));
 
   /**
@@ -2120,8 +2178,8 @@ gst_kafka_src_class_init(GstKafkaSrcClass *klass)
    *
    * Since: 0.1
    */
-  g_object_class_install_property(gobject_class, PROP_BYTES,
-      g_param_spec_uint64("bytes", "Bytes",
+  g_object_class_install_property (gobject_class, PROP_BYTES,
+      g_param_spec_uint64 ("bytes", "Bytes",
           "Payload bytes delivered since start", 0, G_MAXUINT64, 0, ro));
 
   /**
@@ -2132,8 +2190,8 @@ gst_kafka_src_class_init(GstKafkaSrcClass *klass)
    *
    * Since: 0.1
    */
-  g_object_class_install_property(gobject_class, PROP_CONSUMER_LAG,
-      g_param_spec_int64("consumer-lag", "Consumer lag",
+  g_object_class_install_property (gobject_class, PROP_CONSUMER_LAG,
+      g_param_spec_int64 ("consumer-lag", "Consumer lag",
           "Messages not yet delivered in the assigned partitions (-1 = "
           "unknown)",
           -1, G_MAXINT64, -1, ro));
@@ -2146,41 +2204,41 @@ gst_kafka_src_class_init(GstKafkaSrcClass *klass)
    *
    * Since: 0.1
    */
-  g_object_class_install_property(gobject_class, PROP_STATS,
-      g_param_spec_boxed("stats", "Statistics",
+  g_object_class_install_property (gobject_class, PROP_STATS,
+      g_param_spec_boxed ("stats", "Statistics",
           "messages, bytes and consumer-lag in one structure",
           GST_TYPE_STRUCTURE, ro));
 
-  gst_element_class_add_static_pad_template(element_class, &src_template);
-  gst_element_class_set_static_metadata(element_class, "Kafka source",
+  gst_element_class_add_static_pad_template (element_class, &src_template);
+  gst_element_class_set_static_metadata (element_class, "Kafka source",
       "Source/Network",
       "Reads messages of an Apache Kafka topic as buffers, restoring the "
       "caps and timestamps written by kafkasink",
       "gst-kafka developers");
 
-  basesrc_class->start = GST_DEBUG_FUNCPTR(gst_kafka_src_start);
-  basesrc_class->stop = GST_DEBUG_FUNCPTR(gst_kafka_src_stop);
-  basesrc_class->unlock = GST_DEBUG_FUNCPTR(gst_kafka_src_unlock);
-  basesrc_class->unlock_stop = GST_DEBUG_FUNCPTR(gst_kafka_src_unlock_stop);
-  basesrc_class->negotiate = GST_DEBUG_FUNCPTR(gst_kafka_src_negotiate);
-  basesrc_class->get_caps = GST_DEBUG_FUNCPTR(gst_kafka_src_get_caps);
-  basesrc_class->query = GST_DEBUG_FUNCPTR(gst_kafka_src_query);
-  basesrc_class->is_seekable = GST_DEBUG_FUNCPTR(gst_kafka_src_is_seekable);
-  basesrc_class->do_seek = GST_DEBUG_FUNCPTR(gst_kafka_src_do_seek);
-  pushsrc_class->create = GST_DEBUG_FUNCPTR(gst_kafka_src_create);
+  basesrc_class->start = GST_DEBUG_FUNCPTR (gst_kafka_src_start);
+  basesrc_class->stop = GST_DEBUG_FUNCPTR (gst_kafka_src_stop);
+  basesrc_class->unlock = GST_DEBUG_FUNCPTR (gst_kafka_src_unlock);
+  basesrc_class->unlock_stop = GST_DEBUG_FUNCPTR (gst_kafka_src_unlock_stop);
+  basesrc_class->negotiate = GST_DEBUG_FUNCPTR (gst_kafka_src_negotiate);
+  basesrc_class->get_caps = GST_DEBUG_FUNCPTR (gst_kafka_src_get_caps);
+  basesrc_class->query = GST_DEBUG_FUNCPTR (gst_kafka_src_query);
+  basesrc_class->is_seekable = GST_DEBUG_FUNCPTR (gst_kafka_src_is_seekable);
+  basesrc_class->do_seek = GST_DEBUG_FUNCPTR (gst_kafka_src_do_seek);
+  pushsrc_class->create = GST_DEBUG_FUNCPTR (gst_kafka_src_create);
 
-  gst_type_mark_as_plugin_api(
-      GST_TYPE_KAFKA_SRC_START_FROM, static_cast<GstPluginAPIFlags>(0));
-  gst_type_mark_as_plugin_api(
-      GST_TYPE_KAFKA_SRC_STOP_AT, static_cast<GstPluginAPIFlags>(0));
-  gst_type_mark_as_plugin_api(
-      GST_TYPE_KAFKA_SRC_MALFORMED_POLICY, static_cast<GstPluginAPIFlags>(0));
+  gst_type_mark_as_plugin_api (GST_TYPE_KAFKA_SRC_START_FROM,
+      static_cast<GstPluginAPIFlags> (0));
+  gst_type_mark_as_plugin_api (GST_TYPE_KAFKA_SRC_STOP_AT,
+      static_cast<GstPluginAPIFlags> (0));
+  gst_type_mark_as_plugin_api (GST_TYPE_KAFKA_SRC_MALFORMED_POLICY,
+      static_cast<GstPluginAPIFlags> (0));
 }
 
 static void
-gst_kafka_src_init(GstKafkaSrc *self)
+gst_kafka_src_init (GstKafkaSrc *self)
 {
-  self->priv = new GstKafkaSrcPrivate();
-  gst_base_src_set_format(GST_BASE_SRC(self), GST_FORMAT_TIME);
-  gst_base_src_set_live(GST_BASE_SRC(self), DEFAULT_IS_LIVE);
+  self->priv = new GstKafkaSrcPrivate ();
+  gst_base_src_set_format (GST_BASE_SRC (self), GST_FORMAT_TIME);
+  gst_base_src_set_live (GST_BASE_SRC (self), DEFAULT_IS_LIVE);
 }

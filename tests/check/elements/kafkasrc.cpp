@@ -1,0 +1,904 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* kafkasrc against the real broker of $KAFKA_BROKERS: messages are produced
+ * with librdkafka (with the headers kafkasink writes) or with kcat (headers
+ * of other clients, malformed ones), then read back through kafkasrc. */
+
+#include <gst/check/gstcheck.h>
+#include <gst/check/gstharness.h>
+#include <glib/gstdio.h>
+
+#include "gstkafkacommon.h"
+#include "gstkafkatest.h"
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+/* A 2x3 PNG image, as other clients produce them. */
+static const guint8 png_2x3[] = {0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a,
+    0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00, 0x02,
+    0x00, 0x00, 0x00, 0x03, 0x08, 0x02, 0x00, 0x00, 0x00, 0x36, 0x88, 0x49,
+    0xd6, 0x00, 0x00, 0x00, 0x0b, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63,
+    0x60, 0xc0, 0x02, 0x00, 0x00, 0x15, 0x00, 0x01, 0xaa, 0x65, 0x97, 0xc4,
+    0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82};
+
+#define CAPS_STR "video/x-test, width=(int)4, height=(int)2"
+
+/* --- Producing ----------------------------------------------------------- */
+
+class Producer
+{
+public:
+  Producer ()
+  {
+    char errstr[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new ();
+    rd_kafka_conf_set (conf, "bootstrap.servers", kafkatest::brokers (), errstr,
+        sizeof (errstr));
+    rd_kafka_conf_set (conf, "linger.ms", "0", errstr, sizeof (errstr));
+    rd_kafka_conf_set_dr_msg_cb (conf,
+        [] (rd_kafka_t *, const rd_kafka_message_t *m, void *opaque) {
+          if (m->err)
+            (*static_cast<int *> (opaque))++;
+        });
+    rd_kafka_conf_set_opaque (conf, &failed_);
+    rk_ = rd_kafka_new (RD_KAFKA_PRODUCER, conf, errstr, sizeof (errstr));
+    fail_unless (rk_ != nullptr, "producer: %s", errstr);
+  }
+  ~Producer ()
+  {
+    flush ();
+    rd_kafka_destroy (rk_);
+  }
+
+  /* Sends @payload with @info's headers (none when nullptr). */
+  void send (const std::string &topic, const std::string &payload,
+      const gstkafka::FrameInfo *info = nullptr,
+      gint32 partition = RD_KAFKA_PARTITION_UA, gint64 timestamp = 0)
+  {
+    rd_kafka_headers_t *hdrs = nullptr;
+    if (info) {
+      hdrs = rd_kafka_headers_new (8);
+      gstkafka::headers_write (hdrs, *info);
+    }
+    rd_kafka_resp_err_t err = rd_kafka_producev (rk_,
+        RD_KAFKA_V_TOPIC (topic.c_str ()), RD_KAFKA_V_PARTITION (partition),
+        RD_KAFKA_V_VALUE (const_cast<char *> (payload.data ()),
+            payload.size ()),
+        RD_KAFKA_V_MSGFLAGS (RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS (hdrs),
+        RD_KAFKA_V_TIMESTAMP (timestamp), RD_KAFKA_V_END);
+    if (err && hdrs)
+      rd_kafka_headers_destroy (hdrs);
+    fail_unless (err == 0, "produce: %s", rd_kafka_err2str (err));
+  }
+
+  void flush ()
+  {
+    fail_unless (rd_kafka_flush (rk_, 30000) == 0);
+    fail_unless_equals_int (failed_, 0);
+  }
+
+private:
+  rd_kafka_t *rk_ = nullptr;
+  int failed_ = 0;
+};
+
+/* The headers kafkasink writes for frame @seq of @session. */
+static gstkafka::FrameInfo
+frame_info (guint64 session, guint64 seq, GstClockTime pts,
+    const char *caps = CAPS_STR, guint32 flags = 0)
+{
+  gstkafka::FrameInfo info;
+  info.caps = caps;
+  info.pts = pts;
+  info.dts = pts;
+  info.duration = 40 * GST_MSECOND;
+  info.flags = flags;
+  info.has_flags = true;
+  info.session = session;
+  info.has_session = true;
+  info.seq = seq;
+  info.has_seq = true;
+  return info;
+}
+
+static std::string
+payload (int i)
+{
+  return "frame-" + std::to_string (i);
+}
+
+/* Produces @n messages with kafkasink's headers, frame i at i * 40 ms. */
+static std::string
+filled_topic (const char *prefix, int n, int partitions = 1)
+{
+  std::string topic = kafkatest::unique_topic (prefix);
+  fail_unless (kafkatest::create_topic (topic, partitions));
+  Producer p;
+  for (int i = 0; i < n; i++) {
+    gstkafka::FrameInfo info = frame_info (7, i,
+        1000 * GST_SECOND + i * 40 * GST_MSECOND, CAPS_STR,
+        i % 5 ? GST_BUFFER_FLAG_DELTA_UNIT : 0);
+    if (i % 5)
+      info.caps = nullptr;
+    p.send (topic, payload (i), &info, i % partitions);
+  }
+  return topic;
+}
+
+/* Runs kcat -P with a message in a file and extra arguments. */
+static void
+kcat_produce (const std::string &topic, const std::string &data,
+    const std::vector<const char *> &extra)
+{
+  g_autofree gchar *path = nullptr;
+  gint fd = g_file_open_tmp ("kafkasrc-XXXXXX", &path, nullptr);
+  fail_unless (fd >= 0);
+  close (fd);
+  fail_unless (g_file_set_contents (path, data.data (), data.size (), nullptr));
+  std::vector<const char *> argv = {"kcat", "-P", "-b", kafkatest::brokers (),
+      "-t", topic.c_str ()};
+  argv.insert (argv.end (), extra.begin (), extra.end ());
+  argv.push_back (path);
+  std::string err;
+  fail_unless_equals_int (kafkatest::run (argv, nullptr, &err), 0);
+  g_unlink (path);
+}
+
+/* --- Consuming ----------------------------------------------------------- */
+
+/* kafkasrc in a harness, with a bus to watch its messages. */
+struct Src
+{
+  GstHarness *h;
+  GstElement *src;
+  GstBus *bus;
+
+  Src (const std::string &topic, const std::string &props)
+  {
+    h = gst_harness_new ("kafkasrc");
+    src = h->element;
+    bus = gst_bus_new ();
+    gst_element_set_bus (src, bus);
+    gst_util_set_object_arg (G_OBJECT (src), "brokers", kafkatest::brokers ());
+    gst_util_set_object_arg (G_OBJECT (src), "topic", topic.c_str ());
+    g_auto (GStrv) kv = g_strsplit (props.c_str (), " ", -1);
+    for (guint i = 0; kv[i]; i++) {
+      if (!*kv[i])
+        continue;
+      gchar *eq = strchr (kv[i], '=');
+      fail_unless (eq != nullptr);
+      *eq = '\0';
+      gst_util_set_object_arg (G_OBJECT (src), kv[i], eq + 1);
+    }
+  }
+  ~Src ()
+  {
+    gst_harness_teardown (h);
+    gst_bus_set_flushing (bus, TRUE);
+    gst_object_unref (bus);
+  }
+  void play ()
+  {
+    gst_harness_play (h);
+  }
+
+  /* Every buffer until EOS. */
+  std::vector<GstBuffer *> until_eos ()
+  {
+    std::vector<GstBuffer *> out;
+    GstBuffer *buf = nullptr;
+    while (gst_harness_pull_until_eos (h, &buf) && buf)
+      out.push_back (buf);
+    fail_unless (buf == nullptr, "no EOS");
+    return out;
+  }
+
+  /* The next bus message of @type, or nullptr after @seconds. */
+  GstMessage *wait_message (GstMessageType type, int seconds = 30)
+  {
+    return gst_bus_timed_pop_filtered (bus, seconds * GST_SECOND, type);
+  }
+
+  std::string caps ()
+  {
+    g_autoptr (GstCaps) caps = gst_pad_get_current_caps (h->sinkpad);
+    if (!caps)
+      return "";
+    g_autofree gchar *s = gst_caps_to_string (caps);
+    return s;
+  }
+};
+
+static void
+check_caps (Src &s, const char *expected)
+{
+  std::string caps = s.caps ();
+  fail_unless_equals_string (caps.c_str (), expected);
+}
+
+static std::string
+bytes_of (GstBuffer *buf)
+{
+  GstMapInfo map;
+  fail_unless (gst_buffer_map (buf, &map, GST_MAP_READ));
+  std::string s (reinterpret_cast<const char *> (map.data), map.size);
+  gst_buffer_unmap (buf, &map);
+  return s;
+}
+
+static std::vector<std::string>
+payloads_of (const std::vector<GstBuffer *> &bufs)
+{
+  std::vector<std::string> out;
+  for (GstBuffer *b : bufs)
+    out.push_back (bytes_of (b));
+  return out;
+}
+
+static std::vector<std::string>
+expected_payloads (int from, int to)
+{
+  std::vector<std::string> out;
+  for (int i = from; i < to; i++)
+    out.push_back (payload (i));
+  return out;
+}
+
+static void
+unref_all (std::vector<GstBuffer *> &bufs)
+{
+  for (GstBuffer *b : bufs)
+    gst_buffer_unref (b);
+  bufs.clear ();
+}
+
+static std::string
+message_text (GstMessage *msg)
+{
+  g_autoptr (GError) err = nullptr;
+  g_autofree gchar *debug = nullptr;
+  if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_WARNING)
+    gst_message_parse_warning (msg, &err, &debug);
+  else if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR)
+    gst_message_parse_error (msg, &err, &debug);
+  else
+    return "";
+  return std::string (err->message) + " | " + (debug ? debug : "");
+}
+
+/* --- Tests --------------------------------------------------------------- */
+
+GST_START_TEST (test_headers_restored)
+{
+  std::string topic = filled_topic ("src-headers", 10);
+  Src s (topic, "is-live=false stop-at=end");
+  s.play ();
+  std::vector<GstBuffer *> bufs = s.until_eos ();
+
+  fail_unless (payloads_of (bufs) == expected_payloads (0, 10));
+  check_caps (s, CAPS_STR);
+  for (int i = 0; i < 10; i++) {
+    GstBuffer *b = bufs[i];
+    /* Not live: the first buffer at 0, then the producer's spacing. */
+    fail_unless_equals_uint64 (GST_BUFFER_PTS (b), i * 40 * GST_MSECOND);
+    fail_unless_equals_uint64 (GST_BUFFER_DTS (b), i * 40 * GST_MSECOND);
+    fail_unless_equals_uint64 (GST_BUFFER_DURATION (b), 40 * GST_MSECOND);
+    fail_unless_equals_int (GST_BUFFER_FLAG_IS_SET (b,
+                                GST_BUFFER_FLAG_DELTA_UNIT),
+        i % 5 != 0);
+    fail_unless_equals_uint64 (GST_BUFFER_OFFSET (b), i);
+    fail_unless_equals_int (GST_BUFFER_FLAG_IS_SET (b, GST_BUFFER_FLAG_DISCONT),
+        i == 0);
+  }
+  guint64 messages, bytes;
+  g_object_get (s.src, "messages", &messages, "bytes", &bytes, nullptr);
+  fail_unless_equals_uint64 (messages, 10);
+  fail_unless_equals_uint64 (bytes, 10 * payload (0).size ());
+  unref_all (bufs);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_caps_change_and_discont)
+{
+  std::string topic = kafkatest::unique_topic ("src-discont");
+  fail_unless (kafkatest::create_topic (topic));
+  {
+    Producer p;
+    const char *other = "video/x-test, width=(int)8, height=(int)8";
+    gstkafka::FrameInfo a0 = frame_info (1, 0, 0);
+    gstkafka::FrameInfo a1 = frame_info (1, 1, 40 * GST_MSECOND, nullptr);
+    /* A gap: seq 2 was lost. */
+    gstkafka::FrameInfo a3 = frame_info (1, 3, 120 * GST_MSECOND, other);
+    /* A restarted producer, whose timestamps start again at 0. */
+    gstkafka::FrameInfo b0 = frame_info (2, 0, 0, other);
+    gstkafka::FrameInfo b1 = frame_info (2, 1, 40 * GST_MSECOND, nullptr);
+    for (auto *info : {&a0, &a1, &a3, &b0, &b1})
+      p.send (topic, "x", info);
+  }
+  Src s (topic, "is-live=false stop-at=end");
+  s.play ();
+  std::vector<GstBuffer *> bufs = s.until_eos ();
+  fail_unless_equals_int (bufs.size (), 5);
+
+  bool discont[5];
+  for (int i = 0; i < 5; i++)
+    discont[i] = GST_BUFFER_FLAG_IS_SET (bufs[i], GST_BUFFER_FLAG_DISCONT);
+  fail_unless (
+      discont[0] && !discont[1] && discont[2] && discont[3] && !discont[4]);
+  /* Timestamps stay monotonic across the restart. */
+  fail_unless_equals_uint64 (GST_BUFFER_PTS (bufs[1]), 40 * GST_MSECOND);
+  fail_unless (GST_BUFFER_PTS (bufs[3]) >= GST_BUFFER_PTS (bufs[2]));
+  fail_unless_equals_uint64 (GST_BUFFER_PTS (bufs[4]) -
+                                 GST_BUFFER_PTS (bufs[3]),
+      40 * GST_MSECOND);
+
+  /* The caps changed once, as a caps event. */
+  int caps_events = 0;
+  std::string last;
+  GstEvent *ev;
+  while ((ev = gst_harness_try_pull_event (s.h))) {
+    if (GST_EVENT_TYPE (ev) == GST_EVENT_CAPS) {
+      GstCaps *caps;
+      gst_event_parse_caps (ev, &caps);
+      g_autofree gchar *str = gst_caps_to_string (caps);
+      last = str;
+      caps_events++;
+    }
+    gst_event_unref (ev);
+  }
+  fail_unless_equals_int (caps_events, 2);
+  fail_unless_equals_string (last.c_str (),
+      "video/x-test, width=(int)8, height=(int)8");
+  unref_all (bufs);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_start_from_earliest_offset_tail)
+{
+  std::string topic = filled_topic ("src-start", 6);
+  struct
+  {
+    const char *props;
+    int first;
+  } cases[] = {
+      {"start-from=earliest", 0},
+      {"start-from=committed", 0},
+      {"start-from=offset start-offset=4", 4},
+      {"start-from=offset start-offset=-2", 4},
+  };
+  for (auto &c : cases) {
+    Src s (topic, std::string ("is-live=false stop-at=end ") + c.props);
+    s.play ();
+    std::vector<GstBuffer *> bufs = s.until_eos ();
+    fail_unless (payloads_of (bufs) == expected_payloads (c.first, 6),
+        "%s: %d buffers", c.props, (int) bufs.size ());
+    /* Joining mid-stream: the first buffer still starts at 0. */
+    fail_unless_equals_uint64 (GST_BUFFER_PTS (bufs[0]), 0);
+    unref_all (bufs);
+  }
+}
+GST_END_TEST;
+
+GST_START_TEST (test_start_from_latest)
+{
+  std::string topic = filled_topic ("src-latest", 3);
+  Src s (topic, "start-from=latest");
+  s.play ();
+  /* Only messages produced after the element started: produce until one
+   * arrives, the three old ones must never show up. */
+  Producer p;
+  GstBuffer *buf = nullptr;
+  for (int i = 0; i < 300 && !buf; i++) {
+    p.send (topic, "new");
+    p.flush ();
+    buf = gst_harness_try_pull (s.h);
+    if (!buf)
+      g_usleep (100 * 1000);
+  }
+  fail_unless (buf != nullptr);
+  fail_unless_equals_string (bytes_of (buf).c_str (), "new");
+  fail_unless (GST_BUFFER_OFFSET (buf) >= 3);
+  gst_buffer_unref (buf);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_start_and_stop_timestamp)
+{
+  std::string topic = kafkatest::unique_topic ("src-time");
+  fail_unless (kafkatest::create_topic (topic));
+  gint64 base = g_get_real_time () / 1000 - 60000;
+  {
+    Producer p;
+    for (int i = 0; i < 8; i++)
+      p.send (topic, payload (i), nullptr, 0, base + i * 1000);
+  }
+  g_autofree gchar *props =
+      g_strdup_printf ("is-live=false caps=text/plain start-from=timestamp "
+                       "start-time=%" G_GINT64_FORMAT
+                       " stop-at=timestamp stop-time=%" G_GINT64_FORMAT,
+          base + 2500, base + 5000);
+  Src s (topic, props);
+  s.play ();
+  std::vector<GstBuffer *> bufs = s.until_eos ();
+  /* Messages at 3 s and 4 s; the one at 5 s is the stop. */
+  fail_unless (payloads_of (bufs) == expected_payloads (3, 5));
+  /* No gst.* headers: timed by the Kafka timestamps. */
+  fail_unless_equals_uint64 (GST_BUFFER_PTS (bufs[0]), 0);
+  fail_unless_equals_uint64 (GST_BUFFER_PTS (bufs[1]), GST_SECOND);
+  check_caps (s, "text/plain");
+  unref_all (bufs);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_resume_committed)
+{
+  std::string topic = filled_topic ("src-resume", 5);
+  std::string group = kafkatest::unique_topic ("group");
+  std::string props = "is-live=false stop-at=end group-id=" + group;
+  {
+    Src s (topic, props);
+    s.play ();
+    std::vector<GstBuffer *> bufs = s.until_eos ();
+    fail_unless (payloads_of (bufs) == expected_payloads (0, 5));
+    unref_all (bufs);
+  }
+  {
+    Producer p;
+    for (int i = 5; i < 8; i++)
+      p.send (topic, payload (i));
+  }
+  /* Committed at EOS: the next run starts right after. */
+  {
+    Src s (topic, props);
+    s.play ();
+    std::vector<GstBuffer *> bufs = s.until_eos ();
+    fail_unless (payloads_of (bufs) == expected_payloads (5, 8));
+    unref_all (bufs);
+  }
+  {
+    Producer p;
+    for (int i = 8; i < 12; i++)
+      p.send (topic, payload (i));
+  }
+  /* Stopped while waiting for more (no EOS): committed at stop. Delivery
+   * is at least once: the last buffer may come again, nothing is lost. */
+  {
+    Src s (topic, "is-live=false group-id=" + group);
+    s.play ();
+    for (int i = 8; i < 12; i++) {
+      GstBuffer *b = gst_harness_pull (s.h);
+      fail_unless_equals_string (bytes_of (b).c_str (), payload (i).c_str ());
+      gst_buffer_unref (b);
+    }
+  }
+  {
+    Producer p;
+    p.send (topic, payload (12));
+  }
+  {
+    Src s (topic, props);
+    s.play ();
+    std::vector<GstBuffer *> bufs = s.until_eos ();
+    std::vector<std::string> got = payloads_of (bufs);
+    fail_unless (got == expected_payloads (11, 13) ||
+                     got == expected_payloads (12, 13),
+        "resumed at %s", got.empty () ? "nothing" : got[0].c_str ());
+    unref_all (bufs);
+  }
+}
+GST_END_TEST;
+
+GST_START_TEST (test_typefind_kcat)
+{
+  std::string topic = kafkatest::unique_topic ("src-png");
+  fail_unless (kafkatest::create_topic (topic));
+  std::string png (reinterpret_cast<const char *> (png_2x3), sizeof (png_2x3));
+  kcat_produce (topic, png, {});
+  kcat_produce (topic, png, {});
+
+  Src s (topic, "is-live=false stop-at=end");
+  s.play ();
+  std::vector<GstBuffer *> bufs = s.until_eos ();
+  fail_unless_equals_int (bufs.size (), 2);
+  fail_unless (bytes_of (bufs[0]) == png);
+  std::string caps = s.caps ();
+  fail_unless (g_str_has_prefix (caps.c_str (), "image/png"), "%s",
+      caps.c_str ());
+  unref_all (bufs);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_malformed_headers)
+{
+  std::string topic = kafkatest::unique_topic ("src-malformed");
+  fail_unless (kafkatest::create_topic (topic));
+  kcat_produce (topic, "A", {"-H", "gst.caps=video/x-raw,width=(int)oops{"});
+  kcat_produce (topic, "B", {"-H", "gst.pts=abc"});
+  kcat_produce (topic, "C",
+      {"-H", "gst.seq=aaaaaaaa", "-H", "gst.seq=bbbbbbbb"});
+  kcat_produce (topic, "D", {});
+
+  {
+    Src s (topic, "is-live=false stop-at=end caps=text/plain");
+    s.play ();
+    std::vector<GstBuffer *> bufs = s.until_eos ();
+    fail_unless (
+        payloads_of (bufs) == std::vector<std::string> ({"A", "B", "C", "D"}));
+    check_caps (s, "text/plain");
+    const char *expect[] = {"offset 0", "offset 1", "offset 2"};
+    for (const char *e : expect) {
+      g_autoptr (GstMessage) msg = s.wait_message (GST_MESSAGE_WARNING, 5);
+      fail_unless (msg != nullptr, "no warning for %s", e);
+      std::string text = message_text (msg);
+      fail_unless (strstr (text.c_str (), e) != nullptr, "%s", text.c_str ());
+      fail_unless (strstr (text.c_str (), topic.c_str ()) != nullptr);
+    }
+    unref_all (bufs);
+  }
+  {
+    Src s (topic,
+        "is-live=false stop-at=end caps=text/plain malformed-policy=skip");
+    s.play ();
+    std::vector<GstBuffer *> bufs = s.until_eos ();
+    fail_unless (payloads_of (bufs) == std::vector<std::string> ({"D"}));
+    unref_all (bufs);
+  }
+}
+GST_END_TEST;
+
+/* The zero-copy contract: each buffer's memory is librdkafka's payload,
+ * whose address kafkasrc logs when wrapping it. */
+static std::mutex wrapped_lock;
+static std::map<guint64, std::string> wrapped;
+
+static void
+record_wrapped (GstDebugCategory *category, GstDebugLevel, const gchar *,
+    const gchar *, gint, GObject *, GstDebugMessage *message, gpointer)
+{
+  if (strcmp (gst_debug_category_get_name (category), "kafkasrc") != 0)
+    return;
+  const gchar *text = gst_debug_message_get (message);
+  const gchar *off = strstr (text, "offset ");
+  const gchar *payload = strstr (text, "wraps payload ");
+  if (!off || !payload)
+    return;
+  guint64 offset = g_ascii_strtoull (off + 7, nullptr, 10);
+  payload += strlen ("wraps payload ");
+  std::lock_guard<std::mutex> lk (wrapped_lock);
+  wrapped[offset] = std::string (payload, strcspn (payload, " "));
+}
+
+GST_START_TEST (test_zero_copy)
+{
+  std::string topic = filled_topic ("src-zerocopy", 5);
+  gst_debug_set_threshold_for_name ("kafkasrc", GST_LEVEL_LOG);
+  gst_debug_remove_log_function (gst_debug_log_default);
+  gst_debug_add_log_function (record_wrapped, nullptr, nullptr);
+
+  Src s (topic, "is-live=false stop-at=end");
+  s.play ();
+  std::vector<GstBuffer *> bufs = s.until_eos ();
+  gst_debug_remove_log_function (record_wrapped);
+  gst_debug_add_log_function (gst_debug_log_default, nullptr, nullptr);
+  gst_debug_set_threshold_for_name ("kafkasrc", GST_LEVEL_NONE);
+
+  fail_unless_equals_int (bufs.size (), 5);
+  for (GstBuffer *b : bufs) {
+    fail_unless_equals_int (gst_buffer_n_memory (b), 1);
+    GstMapInfo map;
+    fail_unless (gst_buffer_map (b, &map, GST_MAP_READ));
+    g_autofree gchar *ptr = g_strdup_printf ("%p", map.data);
+    gst_buffer_unmap (b, &map);
+    std::lock_guard<std::mutex> lk (wrapped_lock);
+    fail_unless_equals_string (ptr, wrapped[GST_BUFFER_OFFSET (b)].c_str ());
+  }
+  unref_all (bufs);
+}
+GST_END_TEST;
+
+/* A buffer may outlive the element that made it: stopping does not wait
+ * for it, and its bytes stay valid. */
+GST_START_TEST (test_buffer_outlives_stop)
+{
+  std::string topic = filled_topic ("src-outlive", 3);
+  GstBuffer *buf;
+  {
+    Src s (topic, "is-live=false");
+    s.play ();
+    buf = gst_harness_pull (s.h);
+    fail_unless_equals_int (gst_element_set_state (s.src, GST_STATE_NULL),
+        GST_STATE_CHANGE_SUCCESS);
+  }
+  fail_unless_equals_string (bytes_of (buf).c_str (), payload (0).c_str ());
+  gst_buffer_unref (buf);
+}
+GST_END_TEST;
+
+static void
+check_prompt_stop (const char *extra)
+{
+  Src s ("no-such-topic", extra);
+  gst_util_set_object_arg (G_OBJECT (s.src), "brokers", "127.0.0.1:1");
+  s.play ();
+  /* It is polling: the unreachable broker is on the bus. */
+  g_autoptr (GstMessage) msg = s.wait_message (GST_MESSAGE_WARNING);
+  fail_unless (msg != nullptr);
+  std::string text = message_text (msg);
+  fail_unless (strstr (text.c_str (), "127.0.0.1:1") != nullptr, "%s",
+      text.c_str ());
+  /* The state change returns (the test timeout is the judge). */
+  fail_unless_equals_int (gst_element_set_state (s.src, GST_STATE_NULL),
+      GST_STATE_CHANGE_SUCCESS);
+}
+
+GST_START_TEST (test_unlock_broker_down)
+{
+  check_prompt_stop ("");
+  check_prompt_stop ("group-id=down");
+}
+GST_END_TEST;
+
+GST_START_TEST (test_broker_down_timeout)
+{
+  Src s ("no-such-topic", "timeout=1");
+  gst_util_set_object_arg (G_OBJECT (s.src), "brokers", "127.0.0.1:1");
+  s.play ();
+  g_autoptr (GstMessage) msg = s.wait_message (GST_MESSAGE_ERROR);
+  fail_unless (msg != nullptr);
+  std::string text = message_text (msg);
+  fail_unless (strstr (text.c_str (), "for 1 seconds") != nullptr, "%s",
+      text.c_str ());
+}
+GST_END_TEST;
+
+GST_START_TEST (test_topic_appears_later)
+{
+  std::string topic = kafkatest::unique_topic ("src-later");
+  Src s (topic, "caps=text/plain stats-interval=100");
+  s.play ();
+  g_autoptr (GstMessage) msg = s.wait_message (GST_MESSAGE_WARNING);
+  fail_unless (msg != nullptr);
+  std::string text = message_text (msg);
+  fail_unless (strstr (text.c_str (), "does not exist") != nullptr, "%s",
+      text.c_str ());
+
+  fail_unless (kafkatest::create_topic (topic));
+  {
+    Producer p;
+    p.send (topic, "hello");
+  }
+  GstBuffer *buf = gst_harness_pull (s.h);
+  fail_unless (buf != nullptr);
+  fail_unless_equals_string (bytes_of (buf).c_str (), "hello");
+  gst_buffer_unref (buf);
+
+  /* Statistics on the bus, counting the message. */
+  for (;;) {
+    g_autoptr (GstMessage) stats = s.wait_message (GST_MESSAGE_ELEMENT, 10);
+    fail_unless (stats != nullptr);
+    const GstStructure *st = gst_message_get_structure (stats);
+    guint64 messages = 0;
+    if (!gst_structure_has_name (st, "kafkasrc-stats") ||
+        !gst_structure_get_uint64 (st, "messages", &messages) || !messages)
+      continue;
+    fail_unless_equals_uint64 (messages, 1);
+    fail_unless (gst_structure_has_field (st, "librdkafka"));
+    break;
+  }
+}
+GST_END_TEST;
+
+GST_START_TEST (test_eos_marker)
+{
+  std::string topic = filled_topic ("src-eos", 3);
+  {
+    Producer p;
+    gstkafka::FrameInfo eos;
+    eos.eos = true;
+    eos.session = 7;
+    eos.has_session = true;
+    eos.seq = 3;
+    eos.has_seq = true;
+    p.send (topic, "", &eos);
+  }
+  /* Live, never stopping on its own: the marker ends the stream. */
+  Src s (topic, "");
+  s.play ();
+  std::vector<GstBuffer *> bufs = s.until_eos ();
+  fail_unless (payloads_of (bufs) == expected_payloads (0, 3));
+  /* Live: from the running time of the first buffer (the harness clock
+   * stands at 0) at the producer's pace. */
+  for (int i = 0; i < 3; i++)
+    fail_unless_equals_uint64 (GST_BUFFER_PTS (bufs[i]), i * 40 * GST_MSECOND);
+  unref_all (bufs);
+
+  /* A marker followed by a later session is skipped. */
+  {
+    Producer p;
+    gstkafka::FrameInfo next = frame_info (8, 0, 0);
+    p.send (topic, "next", &next);
+  }
+  Src s2 (topic, "is-live=false stop-at=end");
+  s2.play ();
+  bufs = s2.until_eos ();
+  fail_unless_equals_int (bufs.size (), 4);
+  fail_unless_equals_string (bytes_of (bufs[3]).c_str (), "next");
+  fail_unless (GST_BUFFER_FLAG_IS_SET (bufs[3], GST_BUFFER_FLAG_DISCONT));
+  unref_all (bufs);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_group_members_share)
+{
+  const int partitions = 4;
+  std::string topic = kafkatest::unique_topic ("src-group");
+  fail_unless (kafkatest::create_topic (topic, partitions));
+  std::string props = "caps=text/plain group-id=" +
+                      kafkatest::unique_topic ("g");
+  Src a (topic, props), b (topic, props);
+  a.play ();
+  b.play ();
+
+  std::map<std::string, int> seen;
+  int from_a = 0, from_b = 0, produced = 0;
+  Producer p;
+  auto drain = [&] (Src &s, int &count) {
+    GstBuffer *buf;
+    while ((buf = gst_harness_try_pull (s.h))) {
+      seen[bytes_of (buf)]++;
+      count++;
+      gst_buffer_unref (buf);
+    }
+  };
+  /* Produce a round per partition until both members have read some,
+   * which proves they share the partitions. */
+  for (int round = 0; round < 300 && (from_a == 0 || from_b == 0); round++) {
+    for (int i = 0; i < partitions; i++)
+      p.send (topic, payload (produced++), nullptr, i);
+    p.flush ();
+    g_usleep (100 * 1000);
+    drain (a, from_a);
+    drain (b, from_b);
+  }
+  fail_unless (from_a > 0 && from_b > 0, "a %d, b %d", from_a, from_b);
+  for (int i = 0; i < 40; i++)
+    p.send (topic, payload (produced++), nullptr, i % partitions);
+  p.flush ();
+  for (int i = 0; i < 600 && from_a + from_b < produced; i++) {
+    g_usleep (50 * 1000);
+    drain (a, from_a);
+    drain (b, from_b);
+  }
+  fail_unless_equals_int (from_a + from_b, produced);
+  fail_unless_equals_int (seen.size (), produced);
+  for (auto &it : seen)
+    fail_unless_equals_int (it.second, 1);
+}
+GST_END_TEST;
+
+/* Buffers reaching the fakesink, recorded by a pad probe. */
+struct Seen
+{
+  std::mutex lock;
+  std::vector<std::pair<guint64, GstClockTime>> bufs;
+};
+
+static GstPadProbeReturn
+record_buffer (GstPad *, GstPadProbeInfo *info, gpointer data)
+{
+  auto seen = static_cast<Seen *> (data);
+  GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER (info);
+  std::lock_guard<std::mutex> lk (seen->lock);
+  seen->bufs.emplace_back (GST_BUFFER_OFFSET (buf), GST_BUFFER_PTS (buf));
+  return GST_PAD_PROBE_OK;
+}
+
+GST_START_TEST (test_seek_time)
+{
+  std::string topic = kafkatest::unique_topic ("src-seek");
+  fail_unless (kafkatest::create_topic (topic));
+  gint64 base = g_get_real_time () / 1000 - 60000;
+  {
+    Producer p;
+    for (int i = 0; i < 10; i++) {
+      gstkafka::FrameInfo info = frame_info (3, i, i * GST_SECOND);
+      info.duration = GST_SECOND;
+      p.send (topic, payload (i), &info, 0, base + i * 1000);
+    }
+  }
+  g_autofree gchar *desc = g_strdup_printf (
+      "kafkasrc name=src brokers=%s topic=%s is-live=false stop-at=end ! "
+      "fakesink name=sink sync=false",
+      kafkatest::brokers (), topic.c_str ());
+  GstElement *pipeline = gst_parse_launch (desc, nullptr);
+  fail_unless (pipeline != nullptr);
+  GstElement *sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
+  GstPad *pad = gst_element_get_static_pad (sink, "sink");
+  Seen seen;
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, record_buffer, &seen,
+      nullptr);
+  GstBus *bus = gst_element_get_bus (pipeline);
+
+  fail_unless_equals_int (gst_element_set_state (pipeline, GST_STATE_PAUSED),
+      GST_STATE_CHANGE_ASYNC);
+  fail_unless_equals_int (gst_element_get_state (pipeline, nullptr, nullptr,
+                              GST_CLOCK_TIME_NONE),
+      GST_STATE_CHANGE_SUCCESS);
+
+  GstQuery *q = gst_query_new_seeking (GST_FORMAT_TIME);
+  fail_unless (gst_element_query (pipeline, q));
+  gboolean seekable;
+  gst_query_parse_seeking (q, nullptr, &seekable, nullptr, nullptr);
+  fail_unless (seekable);
+  gst_query_unref (q);
+
+  /* The source waits in the preroll: nothing arrives until the seek. */
+  {
+    std::lock_guard<std::mutex> lk (seen.lock);
+    seen.bufs.clear ();
+  }
+  fail_unless (gst_element_seek_simple (pipeline, GST_FORMAT_TIME,
+      static_cast<GstSeekFlags> (GST_SEEK_FLAG_FLUSH), 5 * GST_SECOND));
+  fail_unless_equals_int (gst_element_get_state (pipeline, nullptr, nullptr,
+                              GST_CLOCK_TIME_NONE),
+      GST_STATE_CHANGE_SUCCESS);
+  gst_element_set_state (pipeline, GST_STATE_PLAYING);
+  g_autoptr (GstMessage) msg = gst_bus_timed_pop_filtered (bus, 30 * GST_SECOND,
+      static_cast<GstMessageType> (GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+  fail_unless (msg != nullptr);
+  fail_unless_equals_int (GST_MESSAGE_TYPE (msg), GST_MESSAGE_EOS);
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+
+  /* From the message at 5 s on, timed from the seek position. */
+  std::lock_guard<std::mutex> lk (seen.lock);
+  fail_unless_equals_int (seen.bufs.size (), 5);
+  for (int i = 0; i < 5; i++) {
+    fail_unless_equals_uint64 (seen.bufs[i].first, 5 + i);
+    fail_unless_equals_uint64 (seen.bufs[i].second, (5 + i) * GST_SECOND);
+  }
+  gst_object_unref (pad);
+  gst_object_unref (sink);
+  gst_object_unref (bus);
+  gst_object_unref (pipeline);
+}
+GST_END_TEST;
+
+static Suite *
+kafkasrc_suite (void)
+{
+  Suite *s = suite_create ("kafkasrc");
+  TCase *tc = tcase_create ("general");
+
+  tcase_set_timeout (tc, 120);
+  suite_add_tcase (s, tc);
+  tcase_add_test (tc, test_headers_restored);
+  tcase_add_test (tc, test_caps_change_and_discont);
+  tcase_add_test (tc, test_start_from_earliest_offset_tail);
+  tcase_add_test (tc, test_start_from_latest);
+  tcase_add_test (tc, test_start_and_stop_timestamp);
+  tcase_add_test (tc, test_resume_committed);
+  tcase_add_test (tc, test_typefind_kcat);
+  tcase_add_test (tc, test_malformed_headers);
+  tcase_add_test (tc, test_zero_copy);
+  tcase_add_test (tc, test_buffer_outlives_stop);
+  tcase_add_test (tc, test_unlock_broker_down);
+  tcase_add_test (tc, test_broker_down_timeout);
+  tcase_add_test (tc, test_topic_appears_later);
+  tcase_add_test (tc, test_eos_marker);
+  tcase_add_test (tc, test_group_members_share);
+  tcase_add_test (tc, test_seek_time);
+  return s;
+}
+
+int
+main (int argc, char **argv)
+{
+  kafkatest::brokers ();
+  gst_check_init (&argc, &argv);
+  return gst_check_run_suite (kafkasrc_suite (), "kafkasrc", __FILE__);
+}
