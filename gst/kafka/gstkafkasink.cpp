@@ -7,7 +7,11 @@
  * librdkafka. The message value is exactly the buffer's bytes, so any Kafka
  * client sees a PNG frame as a PNG file; Kafka headers carry the caps,
  * timestamps, flags, a producer session id and a sequence number, from which
- * kafkasrc rebuilds the stream (see docs/message-format.md).
+ * kafkasrc rebuilds the stream (see docs/message-format.md). The caps travel
+ * on every buffer that is not a delta unit, on the first buffer after a caps
+ * change and at least once a second, so that a consumer starting in the
+ * middle of a topic learns them; a dropped buffer leaves a gap in the
+ * sequence numbers.
  *
  * The payload is not copied: librdkafka references the mapped buffer, which
  * kafkasink holds until the broker has acknowledged the message.
@@ -16,6 +20,10 @@
  * the partition and librdkafka's reason. On EOS, and when going to READY,
  * kafkasink waits up to #GstKafkaSink:flush-timeout for outstanding messages
  * and reports whatever could not be delivered.
+ *
+ * Like filesink, kafkasink does not synchronise on the clock by default
+ * (#GstBaseSink:sync is false): a topic is storage, written as fast as the
+ * broker takes it. Set sync=true to pace a non-live stream in real time.
  *
  * kafkasink does not wait for the broker in the state change: if no broker
  * can be reached the pipeline still goes to PLAYING, a warning is posted, the
@@ -37,15 +45,16 @@
  * |[
  * gst-launch-1.0 filesrc location=video.mp4 ! decodebin ! videoconvert ! \
  *     pngenc ! kafkasink topic=my-topic eos-marker=true \
- *     config="kafka, linger.ms=20, compression.type=lz4"
+ *     config="kafka, linger.ms=20, batch.size=4194304"
  * ]| Sends a file's frames as fast as the broker takes them, with extra
  * librdkafka settings, and ends the topic's stream with an end-of-stream
  * marker message.
  * |[
  * gst-launch-1.0 -e v4l2src ! video/x-h264 ! h264parse config-interval=-1 ! \
- *     kafkasink topic=camera-2 key=camera-2
- * config-file=/etc/kafka/client.properties
- * ]| Sends H.264 access units; the connection settings (TLS, SASL) come from a
+ *     kafkasink topic=camera-2 key=camera-2 \
+ *     config-file=/etc/kafka/client.properties
+ * ]| Sends H.264 access units (SPS/PPS repeated on keyframes, where the caps
+ * travel too); the connection settings (TLS, SASL) come from a
  * librdkafka/Java-style properties file.
  *
  * Since: 0.1
@@ -60,6 +69,7 @@
 #include "gstkafkaelements.h"
 
 #include <condition_variable>
+#include <cstring>
 #include <mutex>
 #include <random>
 #include <string>
@@ -87,8 +97,8 @@ GST_DEBUG_CATEGORY_STATIC (gst_kafka_sink_debug);
 /* Longest time between two messages that carry the caps. */
 #define CAPS_INTERVAL_US G_USEC_PER_SEC
 
-/* How long stop() waits for the delivery reports of purged messages; they
- * are generated locally, so this is a safety bound, not a delay. */
+/* How long a purge waits for the delivery reports of the purged messages;
+ * they are generated locally, so this is a safety bound, not a delay. */
 #define PURGE_WAIT_MS 5000
 
 enum
@@ -476,7 +486,7 @@ handle_delivery_locked (GstKafkaSink *self, const rd_kafka_message_t *m,
   st.messages_failed++;
   if (m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
       m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
-    /* stop() purged it and reports the count. */
+    /* finish_outstanding() purged it and reports the count. */
     GST_DEBUG_OBJECT (self, "message of %" G_GSIZE_FORMAT " bytes purged",
         msg->size);
     return false;
@@ -627,11 +637,13 @@ delivery_loop (GstKafkaSink *self)
 static std::string
 conf_value (rd_kafka_t *rk, const char *key)
 {
-  char value[128] = "";
-  size_t size = sizeof (value);
-  if (rd_kafka_conf_get (rd_kafka_conf (rk), key, value, &size) !=
-      RD_KAFKA_CONF_OK)
+  const rd_kafka_conf_t *conf = rd_kafka_conf (rk);
+  size_t size = 0;
+  if (rd_kafka_conf_get (conf, key, nullptr, &size) != RD_KAFKA_CONF_OK)
     return "?";
+  std::string value (size, '\0');
+  rd_kafka_conf_get (conf, key, &value[0], &size);
+  value.resize (strlen (value.c_str ()));
   return value;
 }
 
@@ -719,6 +731,8 @@ gst_kafka_sink_start (GstBaseSink *bsink)
     return FALSE;
   }
 
+  /* Error messages quote what librdkafka uses, whichever setting set it. */
+  session.brokers = conf_value (rk.get (), "bootstrap.servers");
   session.message_max_bytes = conf_value (rk.get (), "message.max.bytes");
   session.message_timeout_ms = conf_value (rk.get (), "message.timeout.ms");
 
