@@ -5,8 +5,8 @@
 
 G_BEGIN_DECLS
 
-#define GST_TYPE_KAFKA_SRC (gst_kafka_src_get_type())
-G_DECLARE_FINAL_TYPE(GstKafkaSrc, gst_kafka_src, GST, KAFKA_SRC, GstPushSrc)
+#define GST_TYPE_KAFKA_SRC (gst_kafka_src_get_type ())
+G_DECLARE_FINAL_TYPE (GstKafkaSrc, gst_kafka_src, GST, KAFKA_SRC, GstPushSrc)
 
 /**
  * GstKafkaSrcStartFrom:
@@ -68,12 +68,12 @@ typedef enum
   GST_KAFKA_SRC_MALFORMED_SKIP,
 } GstKafkaSrcMalformedPolicy;
 
-#define GST_TYPE_KAFKA_SRC_START_FROM (gst_kafka_src_start_from_get_type())
-GType gst_kafka_src_start_from_get_type(void);
-#define GST_TYPE_KAFKA_SRC_STOP_AT (gst_kafka_src_stop_at_get_type())
-GType gst_kafka_src_stop_at_get_type(void);
+#define GST_TYPE_KAFKA_SRC_START_FROM (gst_kafka_src_start_from_get_type ())
+GType gst_kafka_src_start_from_get_type (void);
+#define GST_TYPE_KAFKA_SRC_STOP_AT (gst_kafka_src_stop_at_get_type ())
+GType gst_kafka_src_stop_at_get_type (void);
 #define GST_TYPE_KAFKA_SRC_MALFORMED_POLICY                                    \
-  (gst_kafka_src_malformed_policy_get_type())
-GType gst_kafka_src_malformed_policy_get_type(void);
+  (gst_kafka_src_malformed_policy_get_type ())
+GType gst_kafka_src_malformed_policy_get_type (void);
 
 G_END_DECLS

@@ -1,0 +1,462 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Throughput of `kafkasrc ! fakesink` against a plain librdkafka consumer
+ * with the same configuration, reading the same pre-filled topic in the same
+ * run, for 1 KB, 100 KB and 1 MB messages.
+ *
+ *   KAFKA_BROKERS=host:port kafkasrc-bench [--rounds N] [--mbytes M]
+ *       [--sizes 1024,102400,1048576] [--config key=value,...]
+ *       [--only raw|raw+hdrs|kafkasrc]
+ *
+ * For each size one topic is filled with M megabytes of messages carrying
+ * the gst.* headers kafkasink writes. Three consumers then read it from the
+ * beginning to the end: "raw" (librdkafka's consumer idiom: poll, look at
+ * the payload, destroy), "raw+hdrs" (the same, also decoding the gst.*
+ * headers, which tells the cost of the message format from the cost of the
+ * element) and "kafkasrc" (kafkasrc is-live=false stop-at=end ! fakesink
+ * sync=false). Each round runs each once, in rotating order; the best round
+ * counts. Prints messages/s, MB/s, CPU seconds per GB (user + system time of
+ * this process, librdkafka's threads included) and the ratios, measured from
+ * the first message to the last, and separately the time from the start
+ * (rd_kafka_new(), or the change to PLAYING) to the first message. */
+
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <gst/gst.h>
+#include <librdkafka/rdkafka.h>
+#include <sys/resource.h>
+
+#include "gstkafkacommon.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+
+struct Settings
+{
+  const char *brokers = nullptr;
+  int rounds = 3;
+  /* Payload megabytes per topic. */
+  double mbytes = 128;
+  std::vector<size_t> sizes = {1024, 100 * 1024, 1024 * 1024};
+  /* Run only "raw", "raw+hdrs" or "kafkasrc" (for profiling); empty: all. */
+  std::string only;
+  /* Extra librdkafka settings, applied to every consumer. */
+  std::vector<std::pair<std::string, std::string>> config;
+};
+
+/* kafkasrc's defaults without a group-id (see gstkafkasrc.cpp), which the
+ * raw consumer shares for the comparison to mean anything. */
+const char *const src_defaults[][2] = {{"enable.auto.commit", "false"},
+    {"enable.auto.offset.store", "false"}, {"auto.offset.reset", "earliest"},
+    {"enable.partition.eof", "true"}};
+
+struct Result
+{
+  double seconds = 0;
+  double cpu = 0;
+  /* From the start to the first message. */
+  double startup = 0;
+  size_t messages = 0;
+  size_t bytes = 0;
+
+  double msgs_per_s () const
+  {
+    return messages / seconds;
+  }
+  double mb_per_s () const
+  {
+    return bytes / seconds / 1e6;
+  }
+  double cpu_per_gb () const
+  {
+    return cpu / (bytes / 1e9);
+  }
+};
+
+double
+cpu_seconds ()
+{
+  struct rusage ru;
+  getrusage (RUSAGE_SELF, &ru);
+  return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
+         ru.ru_stime.tv_usec / 1e6;
+}
+
+double
+now_seconds ()
+{
+  return g_get_monotonic_time () / 1e6;
+}
+
+[[noreturn]] void
+die (const char *what, const char *why)
+{
+  fprintf (stderr, "kafkasrc-bench: %s: %s\n", what, why);
+  exit (1);
+}
+
+void
+conf_set (rd_kafka_conf_t *conf, const char *k, const char *v)
+{
+  char errstr[512];
+  if (rd_kafka_conf_set (conf, k, v, errstr, sizeof (errstr)) !=
+      RD_KAFKA_CONF_OK)
+    die (k, errstr);
+}
+
+std::string
+fill_topic (const Settings &s, size_t size, size_t n)
+{
+  static int counter = 0;
+  std::string topic = "bench-src-" + std::to_string (size) + "-" +
+                      std::to_string (g_get_real_time ()) + "-" +
+                      std::to_string (++counter);
+  char errstr[512];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new ();
+  conf_set (conf, "bootstrap.servers", s.brokers);
+  conf_set (conf, "linger.ms", "5");
+  conf_set (conf, "message.max.bytes", "16777216");
+  rd_kafka_t *rk = rd_kafka_new (RD_KAFKA_PRODUCER, conf, errstr,
+      sizeof (errstr));
+  if (!rk)
+    die ("rd_kafka_new", errstr);
+
+  rd_kafka_queue_t *q = rd_kafka_queue_new (rk);
+  rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new (topic.c_str (), 1, 1, errstr,
+      sizeof (errstr));
+  rd_kafka_CreateTopics (rk, &nt, 1, nullptr, q);
+  rd_kafka_NewTopic_destroy (nt);
+  rd_kafka_event_t *ev = rd_kafka_queue_poll (q, 60000);
+  if (!ev)
+    die (topic.c_str (), "no answer to CreateTopics");
+  rd_kafka_event_destroy (ev);
+  rd_kafka_queue_destroy (q);
+
+  std::vector<char> payload (size);
+  for (size_t i = 0; i < size; i++)
+    payload[i] = char (i * 131 + 7);
+  for (size_t i = 0; i < n; i++) {
+    /* The headers kafkasink writes: caps on every tenth ("keyframe"). */
+    gstkafka::FrameInfo info;
+    if (i % 10 == 0)
+      info.caps = "application/octet-stream";
+    info.pts = i * 40 * GST_MSECOND;
+    info.duration = 40 * GST_MSECOND;
+    info.flags = i % 10 ? GST_BUFFER_FLAG_DELTA_UNIT : 0;
+    info.has_flags = true;
+    info.session = 0x0123456789abcdef;
+    info.has_session = true;
+    info.seq = i;
+    info.has_seq = true;
+    for (;;) {
+      rd_kafka_headers_t *hdrs = rd_kafka_headers_new (8);
+      gstkafka::headers_write (hdrs, info);
+      rd_kafka_resp_err_t err = rd_kafka_producev (rk,
+          RD_KAFKA_V_TOPIC (topic.c_str ()), RD_KAFKA_V_PARTITION (0),
+          RD_KAFKA_V_VALUE (payload.data (), size),
+          RD_KAFKA_V_MSGFLAGS (RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS (hdrs),
+          RD_KAFKA_V_END);
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+        break;
+      rd_kafka_headers_destroy (hdrs);
+      if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+        die ("produce", rd_kafka_err2str (err));
+      rd_kafka_poll (rk, 100);
+    }
+    rd_kafka_poll (rk, 0);
+  }
+  if (rd_kafka_flush (rk, 120000))
+    die ("fill", "not every message was delivered");
+  rd_kafka_destroy (rk);
+  return topic;
+}
+
+void
+delete_topic (const Settings &s, const std::string &topic)
+{
+  char errstr[512];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new ();
+  conf_set (conf, "bootstrap.servers", s.brokers);
+  rd_kafka_t *rk = rd_kafka_new (RD_KAFKA_PRODUCER, conf, errstr,
+      sizeof (errstr));
+  rd_kafka_queue_t *q = rd_kafka_queue_new (rk);
+  rd_kafka_DeleteTopic_t *dt = rd_kafka_DeleteTopic_new (topic.c_str ());
+  rd_kafka_DeleteTopics (rk, &dt, 1, nullptr, q);
+  rd_kafka_DeleteTopic_destroy (dt);
+  rd_kafka_event_t *ev = rd_kafka_queue_poll (q, 60000);
+  if (ev)
+    rd_kafka_event_destroy (ev);
+  rd_kafka_queue_destroy (q);
+  rd_kafka_destroy (rk);
+}
+
+/* librdkafka's consumer idiom (examples/consumer.c), on an assigned
+ * partition from the beginning. */
+Result
+run_raw (const Settings &s, const std::string &topic, size_t n, bool headers)
+{
+  char errstr[512];
+  double cpu0 = cpu_seconds (), t0 = now_seconds ();
+  rd_kafka_conf_t *conf = rd_kafka_conf_new ();
+  conf_set (conf, "bootstrap.servers", s.brokers);
+  g_autofree gchar *group = g_strdup_printf ("bench-%08x%08x", g_random_int (),
+      g_random_int ());
+  conf_set (conf, "group.id", group);
+  for (auto &kv : src_defaults)
+    conf_set (conf, kv[0], kv[1]);
+  for (auto &kv : s.config)
+    conf_set (conf, kv.first.c_str (), kv.second.c_str ());
+  rd_kafka_t *rk = rd_kafka_new (RD_KAFKA_CONSUMER, conf, errstr,
+      sizeof (errstr));
+  if (!rk)
+    die ("rd_kafka_new", errstr);
+  rd_kafka_poll_set_consumer (rk);
+  rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new (1);
+  rd_kafka_topic_partition_list_add (list, topic.c_str (), 0)
+      ->offset = RD_KAFKA_OFFSET_BEGINNING;
+  rd_kafka_assign (rk, list);
+  rd_kafka_topic_partition_list_destroy (list);
+
+  Result r;
+  guint64 checksum = 0;
+  double cpu1 = 0, t1 = 0;
+  while (r.messages < n) {
+    rd_kafka_message_t *m = rd_kafka_consumer_poll (rk, 1000);
+    if (!m)
+      continue;
+    if (m->err) {
+      if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        die ("consume", rd_kafka_message_errstr (m));
+      rd_kafka_message_destroy (m);
+      continue;
+    }
+    if (headers) {
+      gstkafka::FrameInfo info;
+      std::string problems;
+      if (!gstkafka::headers_read (m, info, problems))
+        die ("headers", problems.c_str ());
+      checksum += info.seq;
+    }
+    checksum += static_cast<const guint8 *> (m->payload)[0];
+    if (r.messages++ == 0) {
+      t1 = now_seconds ();
+      cpu1 = cpu_seconds ();
+      r.startup = t1 - t0;
+    }
+    r.bytes += m->len;
+    rd_kafka_message_destroy (m);
+  }
+  r.seconds = now_seconds () - t1;
+  r.cpu = cpu_seconds () - cpu1;
+  (void) cpu0;
+  rd_kafka_consumer_close (rk);
+  rd_kafka_destroy (rk);
+  if (checksum == 0)
+    die ("raw", "nothing read");
+  return r;
+}
+
+/* Times the first and the last buffer reaching the sink. */
+struct Probe
+{
+  size_t n;
+  size_t count = 0;
+  double t_first = 0, cpu_first = 0, t_last = 0, cpu_last = 0;
+};
+
+GstPadProbeReturn
+probe_buffer (GstPad *, GstPadProbeInfo *, gpointer data)
+{
+  auto p = static_cast<Probe *> (data);
+  if (++p->count == 1) {
+    p->t_first = now_seconds ();
+    p->cpu_first = cpu_seconds ();
+  }
+  if (p->count == p->n) {
+    p->t_last = now_seconds ();
+    p->cpu_last = cpu_seconds ();
+  }
+  return GST_PAD_PROBE_OK;
+}
+
+Result
+run_src (const Settings &s, const std::string &topic, size_t n)
+{
+  GstElement *pipeline = gst_pipeline_new ("bench");
+  GstElement *src = gst_element_factory_make ("kafkasrc", nullptr);
+  GstElement *sink = gst_element_factory_make ("fakesink", nullptr);
+  if (!src || !sink)
+    die ("gst_element_factory_make", "kafkasrc or fakesink missing");
+  g_object_set (src, "brokers", s.brokers, "topic", topic.c_str (), "is-live",
+      FALSE, "stop-at", 1 /* end */, nullptr);
+  if (!s.config.empty ()) {
+    GstStructure *config = gst_structure_new_empty ("kafka");
+    for (auto &kv : s.config)
+      gst_structure_set (config, kv.first.c_str (), G_TYPE_STRING,
+          kv.second.c_str (), nullptr);
+    g_object_set (src, "config", config, nullptr);
+    gst_structure_free (config);
+  }
+  g_object_set (sink, "sync", FALSE, nullptr);
+  gst_bin_add_many (GST_BIN (pipeline), src, sink, nullptr);
+  gst_element_link (src, sink);
+  Probe probe;
+  probe.n = n;
+  GstPad *pad = gst_element_get_static_pad (sink, "sink");
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, probe_buffer, &probe,
+      nullptr);
+  gst_object_unref (pad);
+
+  /* kafkasrc creates its consumer in the state change, inside the timer
+   * like the raw consumer's rd_kafka_new(). */
+  double cpu0 = cpu_seconds (), t0 = now_seconds ();
+  gst_element_set_state (pipeline, GST_STATE_PLAYING);
+  GstBus *bus = gst_element_get_bus (pipeline);
+  GstMessage *msg = gst_bus_timed_pop_filtered (bus, GST_CLOCK_TIME_NONE,
+      GstMessageType (GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+  Result r;
+  r.startup = probe.t_first - t0;
+  r.seconds = probe.t_last - probe.t_first;
+  r.cpu = probe.cpu_last - probe.cpu_first;
+  (void) cpu0;
+  if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR) {
+    GError *err = nullptr;
+    gst_message_parse_error (msg, &err, nullptr);
+    die ("kafkasrc", err->message);
+  }
+  gst_message_unref (msg);
+  gst_object_unref (bus);
+  guint64 messages, bytes;
+  g_object_get (src, "messages", &messages, "bytes", &bytes, nullptr);
+  r.messages = messages;
+  r.bytes = bytes;
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (pipeline);
+  if (messages != n)
+    die ("kafkasrc", "did not deliver every message");
+  return r;
+}
+
+Settings
+parse_args (int argc, char **argv)
+{
+  Settings s;
+  s.brokers = g_getenv ("KAFKA_BROKERS");
+  for (int i = 1; i < argc; i++) {
+    std::string a = argv[i];
+    const char *v = i + 1 < argc ? argv[i + 1] : nullptr;
+    if (a == "--rounds" && v) {
+      s.rounds = atoi (v);
+      i++;
+    } else if (a == "--mbytes" && v) {
+      s.mbytes = atof (v);
+      i++;
+    } else if (a == "--sizes" && v) {
+      s.sizes.clear ();
+      g_auto (GStrv) parts = g_strsplit (v, ",", -1);
+      for (guint j = 0; parts[j]; j++)
+        s.sizes.push_back (strtoul (parts[j], nullptr, 10));
+      i++;
+    } else if (a == "--only" && v) {
+      if (strcmp (v, "raw") && strcmp (v, "raw+hdrs") && strcmp (v, "kafkasrc"))
+        die ("--only", "expected raw, raw+hdrs or kafkasrc");
+      s.only = v;
+      i++;
+    } else if (a == "--config" && v) {
+      g_auto (GStrv) parts = g_strsplit (v, ",", -1);
+      for (guint j = 0; parts[j]; j++) {
+        gchar *eq = strchr (parts[j], '=');
+        if (!eq)
+          die ("--config", "expected key=value,...");
+        *eq = '\0';
+        s.config.emplace_back (parts[j], eq + 1);
+      }
+      i++;
+    } else {
+      fprintf (stderr,
+          "usage: KAFKA_BROKERS=host:port %s [--rounds N] [--mbytes M] "
+          "[--sizes B,B,...] [--config key=value,...] [--only "
+          "raw|raw+hdrs|kafkasrc]\n",
+          argv[0]);
+      exit (2);
+    }
+  }
+  return s;
+}
+
+} // namespace
+
+int
+main (int argc, char **argv)
+{
+  gst_init (&argc, &argv);
+  Settings s = parse_args (argc, argv);
+  if (!s.brokers || !*s.brokers) {
+    fprintf (stderr, "KAFKA_BROKERS is not set: run through "
+                     "tests/bench/kafkasrc/run-bench or kafka-local run\n");
+    return 77;
+  }
+
+  printf ("kafkasrc-bench: librdkafka %s, GStreamer %s, broker %s\n",
+      rd_kafka_version_str (), gst_version_string (), s.brokers);
+  printf ("config: enable.auto.commit=false enable.auto.offset.store=false "
+          "enable.partition.eof=true");
+  for (auto &kv : s.config)
+    printf (" %s=%s", kv.first.c_str (), kv.second.c_str ());
+  printf ("; %.0f MB per topic, best of %d rounds\n\n", s.mbytes, s.rounds);
+  printf ("%9s %-10s %9s %12s %10s %12s %10s\n", "size", "consumer", "messages",
+      "msgs/s", "MB/s", "CPU s/GB", "startup s");
+  fflush (stdout);
+
+  bool goal_met = true;
+  for (size_t size : s.sizes) {
+    size_t n = std::max<size_t> (10, size_t (s.mbytes * 1024 * 1024 / size));
+    std::string topic = fill_topic (s, size, n);
+    /* raw, raw decoding kafkasink's headers, kafkasrc */
+    Result best[3];
+    const char *names[3] = {"raw", "raw+hdrs", "kafkasrc"};
+    bool wanted[3] = {s.only.empty () || s.only == "raw",
+        s.only.empty () || s.only == "raw+hdrs",
+        s.only.empty () || s.only == "kafkasrc"};
+    for (int round = 0; round < s.rounds; round++) {
+      /* Rotate the order, so that none always reads first. */
+      for (int k = 0; k < 3; k++) {
+        int which = (k + round) % 3;
+        if (!wanted[which])
+          continue;
+        Result r = which == 2 ? run_src (s, topic, n)
+                              : run_raw (s, topic, n, which == 1);
+        if (r.mb_per_s () > best[which].mb_per_s () || best[which].bytes == 0)
+          best[which] = r;
+      }
+    }
+    delete_topic (s, topic);
+    for (int k = 0; k < 3; k++)
+      if (wanted[k])
+        printf ("%9zu %-10s %9zu %12.0f %10.1f %12.2f %10.3f\n", size, names[k],
+            best[k].messages, best[k].msgs_per_s (), best[k].mb_per_s (),
+            best[k].cpu_per_gb (), best[k].startup);
+    if (wanted[0] && wanted[2]) {
+      double ratio = best[2].mb_per_s () / best[0].mb_per_s ();
+      goal_met &= ratio >= 0.95;
+      printf ("%9zu kafkasrc/raw: throughput %.2f, CPU per GB %.2f", size,
+          ratio, best[2].cpu_per_gb () / best[0].cpu_per_gb ());
+      if (wanted[1])
+        printf ("; kafkasrc/raw+hdrs: throughput %.2f, CPU per GB %.2f",
+            best[2].mb_per_s () / best[1].mb_per_s (),
+            best[2].cpu_per_gb () / best[1].cpu_per_gb ());
+      printf ("\n\n");
+    }
+    fflush (stdout);
+  }
+  printf ("goal (kafkasrc >= 0.95x raw throughput): %s\n",
+      goal_met ? "met" : "missed");
+  return 0;
+}
