@@ -14,6 +14,8 @@
 #include "gstkafkacommon.h"
 #include "gstkafkatest.h"
 
+#include <librdkafka/rdkafka_mock.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <functional>
@@ -710,6 +712,38 @@ GST_START_TEST (test_frame_too_large_for_topic)
 
 GST_END_TEST;
 
+GST_START_TEST (test_fatal_error)
+{
+  /* librdkafka's mock cluster answers the first ProduceRequest (API key 0)
+   * with a sequence error: the idempotent producer can no longer guarantee
+   * order without gaps, which is fatal. */
+  char errstr[512];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new ();
+  /* This handle only hosts the mock cluster: no bootstrap.servers warning. */
+  rd_kafka_conf_set (conf, "log_level", "0", errstr, sizeof (errstr));
+  gstkafka::Handle rk (
+      rd_kafka_new (RD_KAFKA_PRODUCER, conf, errstr, sizeof (errstr)));
+  fail_unless (rk != nullptr);
+  rd_kafka_mock_cluster_t *mock = rd_kafka_mock_cluster_new (rk.get (), 1);
+  fail_unless (mock != nullptr);
+  fail_unless (rd_kafka_mock_topic_create (mock, "sink-fatal", 1, 1) ==
+               RD_KAFKA_RESP_ERR_NO_ERROR);
+  rd_kafka_mock_push_request_errors (mock, 0, 1,
+      RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+  GstElement *sink = new_sink ("sink-fatal", nullptr,
+      rd_kafka_mock_cluster_bootstraps (mock));
+  {
+    SinkHarness sh (sink);
+    fail_unless_equals_int (sh.push (make_buffer (0, 100)), GST_FLOW_OK);
+    check_error (sh.pop (GST_MESSAGE_ERROR), GST_RESOURCE_ERROR,
+        GST_RESOURCE_ERROR_WRITE, {"sink-fatal", "cannot continue"});
+    fail_unless_equals_int (sh.push (make_buffer (1, 100)), GST_FLOW_ERROR);
+  }
+  rd_kafka_mock_cluster_destroy (mock);
+}
+
+GST_END_TEST;
+
 /* --- Full queue ---------------------------------------------------------- */
 
 GST_START_TEST (test_queue_full_drop)
@@ -1165,6 +1199,7 @@ kafkasink_suite (void)
   tcase_add_test (tc, test_flush_timeout);
   tcase_add_test (tc, test_frame_too_large_for_producer);
   tcase_add_test (tc, test_frame_too_large_for_topic);
+  tcase_add_test (tc, test_fatal_error);
   tcase_add_test (tc, test_queue_full_drop);
   tcase_add_test (tc, test_queue_full_block_is_interruptible);
   tcase_add_test (tc, test_partitions);
