@@ -14,7 +14,10 @@
  * sequence numbers.
  *
  * The payload is not copied: librdkafka references the mapped buffer, which
- * kafkasink holds until the broker has acknowledged the message.
+ * kafkasink holds until the broker has acknowledged the message (a few
+ * milliseconds normally, up to `message.timeout.ms` when the broker is away;
+ * `queue.buffering.max.kbytes` bounds how much). An upstream element with a
+ * small buffer pool may need a queue or a copy in front of kafkasink.
  * Acknowledgements (delivery reports) are served on a thread of the element;
  * a message that cannot be delivered is an element error naming the topic,
  * the partition and librdkafka's reason. On EOS, and when going to READY,
@@ -413,6 +416,15 @@ gst_kafka_sink_get_property (GObject *object, guint prop_id, GValue *value,
 
 /* --- Delivery reports ---------------------------------------------------- */
 
+/* " partition N", or nothing when librdkafka had not chosen one yet. */
+static std::string
+partition_text (gint32 partition)
+{
+  if (partition < 0)
+    return "";
+  return " partition " + std::to_string (partition);
+}
+
 static void
 post_delivery_error (GstKafkaSink *self, const rd_kafka_message_t *m,
     const SinkMessage *msg)
@@ -447,17 +459,18 @@ post_delivery_error (GstKafkaSink *self, const rd_kafka_message_t *m,
         ("%s", why.c_str ()));
     break;
   case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
+    /* Without a broker no partition was ever chosen. */
     GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
-        ("Could not deliver to Kafka topic '%s' partition %d within "
-         "message.timeout.ms (%s ms): is a broker of '%s' reachable?",
-            s.topic.c_str (), partition, s.message_timeout_ms.c_str (),
-            s.brokers.c_str ()),
+        ("Could not deliver to Kafka topic '%s'%s within message.timeout.ms "
+         "(%s ms): is a broker of '%s' reachable?",
+            s.topic.c_str (), partition_text (partition).c_str (),
+            s.message_timeout_ms.c_str (), s.brokers.c_str ()),
         ("%s", why.c_str ()));
     break;
   default:
     GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
-        ("Could not deliver to Kafka topic '%s' partition %d: %s",
-            s.topic.c_str (), partition, rd_kafka_err2str (err)),
+        ("Could not deliver to Kafka topic '%s'%s: %s", s.topic.c_str (),
+            partition_text (partition).c_str (), rd_kafka_err2str (err)),
         ("%s", why.c_str ()));
     break;
   }
