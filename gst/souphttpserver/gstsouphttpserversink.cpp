@@ -916,12 +916,13 @@ client_writable (GObject *, gpointer user_data)
   GstSoupHttpServerClient *client = data->client;
   g_autoptr (GError) error = nullptr;
   RemovedClients removed;
-  const char *reason = client->close_reason;
+  const char *reason;
   gboolean ret = G_SOURCE_REMOVE;
 
   {
     std::lock_guard<std::mutex> guard (self->priv->lock);
 
+    reason = client->close_reason;
     if (!reason) {
       switch (client->write (g_get_monotonic_time (), &error)) {
       case GstSoupHttpServerWriteResult::DRAINED:
