@@ -48,6 +48,8 @@ frame_index (const std::string &data)
     return -1;
   memcpy (&index, data.data (), sizeof (index));
   memcpy (&base_size, data.data () + sizeof (index), sizeof (base_size));
+  if (base_size > data.size ())
+    return -1;
   return data == make_frame (index, base_size) ? (gint) index : -1;
 }
 
@@ -420,6 +422,12 @@ GST_START_TEST (test_clients_receive_identical_frames_in_order)
         [&, i] { results[i] = read_parts (server.url (), 0); });
   server.wait_added (n_clients);
   fail_unless_equals_int (server.stats_uint ("clients-connected"), n_clients);
+  GstStructure *stats = nullptr;
+  g_signal_emit_by_name (server.sink, "get-stats", &stats);
+  fail_unless_equals_int (gst_value_array_get_size (
+                              gst_structure_get_value (stats, "clients")),
+      n_clients);
+  gst_structure_free (stats);
 
   for (guint i = 0; i < n_frames; i++)
     server.push (i);
@@ -862,6 +870,54 @@ GST_START_TEST (test_stop_closes_connections)
 }
 GST_END_TEST;
 
+GST_START_TEST (test_pause_while_waiting_for_clients)
+{
+  GstElement *pipeline = gst_parse_launch (
+      "videotestsrc num-buffers=20 ! video/x-raw,width=64,height=48 ! "
+      "jpegenc ! souphttpserversink name=sink port=0 sync=false "
+      "max-client-frames=100",
+      nullptr);
+  GstElement *sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
+  gint port = 0;
+
+  /* PLAYING with nobody connected: the sink holds the first frame. */
+  fail_unless (gst_element_set_state (pipeline, GST_STATE_PLAYING) !=
+               GST_STATE_CHANGE_FAILURE);
+  fail_unless_equals_int (gst_element_get_state (pipeline, nullptr, nullptr,
+                              GST_CLOCK_TIME_NONE),
+      GST_STATE_CHANGE_SUCCESS);
+
+  /* Pausing does not wait for a client, nor does it lose the frame. */
+  gst_element_set_state (pipeline, GST_STATE_PAUSED);
+  fail_unless_equals_int (gst_element_get_state (pipeline, nullptr, nullptr,
+                              GST_CLOCK_TIME_NONE),
+      GST_STATE_CHANGE_SUCCESS);
+  gst_element_set_state (pipeline, GST_STATE_PLAYING);
+  g_object_get (sink, "current-port", &port, nullptr);
+
+  std::vector<gint> frames;
+  bool truncated = true;
+  GSocket *s = raw_connect (port);
+  std::string data = raw_read_all (s);
+  g_object_unref (s);
+  GstBus *bus = gst_element_get_bus (pipeline);
+  GstMessage *msg = gst_bus_timed_pop_filtered (bus, GST_CLOCK_TIME_NONE,
+      (GstMessageType) (GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+  fail_unless_equals_int (GST_MESSAGE_TYPE (msg), GST_MESSAGE_EOS);
+  gst_message_unref (msg);
+  gst_object_unref (bus);
+
+  /* Every frame reached the client. */
+  fail_unless (parse_raw_multipart (data, frames, truncated));
+  fail_if (truncated);
+  fail_unless_equals_int (frames.size (), 20);
+
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (sink);
+  gst_object_unref (pipeline);
+}
+GST_END_TEST;
+
 /* ---- WebM served to two clients joining at different times ---- */
 
 struct BodyReader
@@ -1002,6 +1058,7 @@ souphttpserversink_suite (void)
   tcase_add_test (tc, test_basic_auth);
   tcase_add_test (tc, test_tls);
   tcase_add_test (tc, test_stop_closes_connections);
+  tcase_add_test (tc, test_pause_while_waiting_for_clients);
   tcase_add_test (tc, test_webm_two_clients);
   return s;
 }
