@@ -486,6 +486,35 @@ GST_START_TEST (test_eos_marker_and_sessions)
 
 GST_END_TEST;
 
+GST_START_TEST (test_caps_change)
+{
+  std::string topic = kafkatest::unique_topic ("sink-caps-change");
+  fail_unless (kafkatest::create_topic (topic));
+  GstElement *sink = new_sink (topic);
+  {
+    SinkHarness sh (sink, "video/x-test, width=(int)1");
+    /* Delta units: only the first of each caps carries them. */
+    for (guint i = 1; i <= 2; i++)
+      fail_unless_equals_int (sh.push (make_buffer (i, 10)), GST_FLOW_OK);
+    gst_harness_set_src_caps_str (sh.h, "video/x-test, width=(int)2");
+    for (guint i = 3; i <= 4; i++)
+      fail_unless_equals_int (sh.push (make_buffer (i, 10)), GST_FLOW_OK);
+    fail_unless (sh.eos ());
+    GstMessage *msg = sh.pop (GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+    fail_unless (msg && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS);
+    gst_message_unref (msg);
+  }
+  std::vector<Record> r = consume_all (topic);
+  fail_unless_equals_int (r.size (), 4);
+  fail_unless_equals_string (r[0].caps.c_str (), "video/x-test, width=(int)1");
+  fail_unless_equals_string (r[2].caps.c_str (), "video/x-test, width=(int)2");
+  fail_unless (r[1].caps.empty () && r[3].caps.empty ());
+  for (guint i = 0; i < 4; i++)
+    fail_unless (r[i].info.flags & GST_BUFFER_FLAG_DELTA_UNIT);
+}
+
+GST_END_TEST;
+
 static void
 release_notify (gpointer data)
 {
@@ -1191,6 +1220,7 @@ kafkasink_suite (void)
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_round_trip);
   tcase_add_test (tc, test_eos_marker_and_sessions);
+  tcase_add_test (tc, test_caps_change);
   tcase_add_test (tc, test_zero_copy);
   tcase_add_test (tc, test_config_errors);
   tcase_add_test (tc, test_missing_topic);
