@@ -296,7 +296,6 @@ struct GstKafkaSrcPrivate
   /* Partitions assigned at least once since start(): start-from applies to
    * the first assignment only, later ones resume from the group's commits. */
   std::set<gint32> seen;
-  gstkafka::TopicPartitionList store_list;
   /* The last buffer returned by create(): stored once create() runs again,
    * which proves GstBaseSrc pushed it. */
   bool pending = false;
@@ -784,7 +783,13 @@ commit_stored (GstKafkaSrc *self, gint timeout_ms, bool interruptible)
       err = rd_kafka_event_error (ev.get ());
       if (err == RD_KAFKA_RESP_ERR_NO_ERROR ||
           err == RD_KAFKA_RESP_ERR__NO_OFFSET) {
-        GST_DEBUG_OBJECT (self, "offsets committed");
+        const rd_kafka_topic_partition_list_t
+            *done = rd_kafka_event_topic_partition_list (ev.get ());
+        for (int i = 0; done && i < done->cnt; i++)
+          GST_DEBUG_OBJECT (self,
+              "committed partition %d offset %" G_GINT64_FORMAT ": %s",
+              done->elems[i].partition, done->elems[i].offset,
+              rd_kafka_err2name (done->elems[i].err));
         priv->uncommitted = false;
         return true;
       }
@@ -806,17 +811,15 @@ store_offset (GstKafkaSrc *self, gint32 partition, gint64 next)
 
   if (!priv->run.commits)
     return;
-  rd_kafka_topic_partition_t *e = &priv->store_list->elems[0];
-  e->partition = partition;
-  e->offset = next;
-  e->err = RD_KAFKA_RESP_ERR_NO_ERROR;
-  rd_kafka_resp_err_t err = rd_kafka_offsets_store (priv->rk,
-      priv->store_list.get ());
-  if (err || e->err) {
+  /* rd_kafka_offset_store() stores next - 1 + 1. (A reused partition list
+   * would not do: librdkafka caches the partition of each element.) */
+  rd_kafka_resp_err_t err = rd_kafka_offset_store (priv->rkt, partition,
+      next - 1);
+  if (err) {
     /* The partition was taken away meanwhile: its new owner reads it. */
     GST_DEBUG_OBJECT (self,
         "not storing offset %" G_GINT64_FORMAT " of partition %d: %s", next,
-        partition, gstkafka::err_text (err ? err : e->err).c_str ());
+        partition, gstkafka::err_text (err).c_str ());
     return;
   }
   priv->uncommitted = true;
@@ -1103,9 +1106,6 @@ gst_kafka_src_start (GstBaseSrc *bsrc)
     priv->commit_queue.reset (rd_kafka_queue_new (rk));
   }
   priv->rkt = rd_kafka_topic_new (rk, run.topic.c_str (), nullptr);
-  priv->store_list.reset (rd_kafka_topic_partition_list_new (1));
-  rd_kafka_topic_partition_list_add (priv->store_list.get (),
-      run.topic.c_str (), 0);
 
   priv->assigned = false;
   priv->metadata_slice = METADATA_SLICE_MS;
@@ -1199,7 +1199,6 @@ gst_kafka_src_stop (GstBaseSrc *bsrc)
       rd_kafka_topic_destroy (priv->rkt);
       priv->rkt = nullptr;
     }
-    priv->store_list.reset ();
     Consumer *consumer;
     {
       std::lock_guard<std::mutex> lk (priv->lock);
@@ -1681,6 +1680,7 @@ finish (GstKafkaSrc *self)
 {
   GST_INFO_OBJECT (self, "end of stream");
   self->priv->eos = true;
+  update_lag (self, true);
   commit_stored (self, CLOSE_TIMEOUT_MS, true);
   return GST_FLOW_EOS;
 }

@@ -299,6 +299,9 @@ GST_START_TEST (test_headers_restored)
   g_object_get (s.src, "messages", &messages, "bytes", &bytes, nullptr);
   fail_unless_equals_uint64 (messages, 10);
   fail_unless_equals_uint64 (bytes, 10 * payload (0).size ());
+  gint64 lag;
+  g_object_get (s.src, "consumer-lag", &lag, nullptr);
+  fail_unless_equals_int64 (lag, 0);
   unref_all (bufs);
 }
 GST_END_TEST;
@@ -427,6 +430,10 @@ GST_START_TEST (test_start_and_stop_timestamp)
   std::vector<GstBuffer *> bufs = s.until_eos ();
   /* Messages at 3 s and 4 s; the one at 5 s is the stop. */
   fail_unless (payloads_of (bufs) == expected_payloads (3, 5));
+  /* Three messages after the stop. */
+  gint64 lag;
+  g_object_get (s.src, "consumer-lag", &lag, nullptr);
+  fail_unless_equals_int64 (lag, 3);
   /* No gst.* headers: timed by the Kafka timestamps. */
   fail_unless_equals_uint64 (GST_BUFFER_PTS (bufs[0]), 0);
   fail_unless_equals_uint64 (GST_BUFFER_PTS (bufs[1]), GST_SECOND);
@@ -868,6 +875,151 @@ GST_START_TEST (test_seek_time)
 }
 GST_END_TEST;
 
+/* --- Round trips through kafkasink --------------------------------------- */
+
+static void
+run_to_eos (GstElement *pipeline)
+{
+  GstBus *bus = gst_element_get_bus (pipeline);
+  fail_unless (gst_element_set_state (pipeline, GST_STATE_PLAYING) !=
+               GST_STATE_CHANGE_FAILURE);
+  g_autoptr (GstMessage) msg = gst_bus_timed_pop_filtered (bus, 60 * GST_SECOND,
+      static_cast<GstMessageType> (GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+  fail_unless (msg != nullptr);
+  fail_unless_equals_int (GST_MESSAGE_TYPE (msg), GST_MESSAGE_EOS);
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (bus);
+}
+
+static GstBuffer *
+appsrc_buffer (int i)
+{
+  std::string data = payload (i);
+  GstBuffer *buf = gst_buffer_new_memdup (data.data (), data.size ());
+  GST_BUFFER_DTS (buf) = 500 * GST_MSECOND + i * 40 * GST_MSECOND;
+  GST_BUFFER_PTS (buf) = GST_BUFFER_DTS (buf) + 80 * GST_MSECOND;
+  GST_BUFFER_DURATION (buf) = 40 * GST_MSECOND;
+  if (i % 3)
+    GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DELTA_UNIT);
+  if (i == 0)
+    GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_HEADER);
+  return buf;
+}
+
+GST_START_TEST (test_roundtrip_appsrc)
+{
+  const int n = 12;
+  std::string topic = kafkatest::unique_topic ("src-roundtrip");
+  fail_unless (kafkatest::create_topic (topic));
+  g_autofree gchar *desc = g_strdup_printf (
+      "appsrc name=src format=time caps=\"video/x-test, width=(int)4\" ! "
+      "kafkasink brokers=%s topic=%s",
+      kafkatest::brokers (), topic.c_str ());
+  GstElement *producer = gst_parse_launch (desc, nullptr);
+  fail_unless (producer != nullptr);
+  GstElement *appsrc = gst_bin_get_by_name (GST_BIN (producer), "src");
+  fail_unless (gst_element_set_state (producer, GST_STATE_PLAYING) !=
+               GST_STATE_CHANGE_FAILURE);
+  for (int i = 0; i < n; i++) {
+    if (i == 6) {
+      g_autoptr (GstCaps)
+          caps = gst_caps_from_string ("video/x-test, width=(int)8");
+      g_object_set (appsrc, "caps", caps, nullptr);
+    }
+    GstFlowReturn ret;
+    GstBuffer *buf = appsrc_buffer (i);
+    g_signal_emit_by_name (appsrc, "push-buffer", buf, &ret);
+    gst_buffer_unref (buf);
+    fail_unless_equals_int (ret, GST_FLOW_OK);
+  }
+  GstFlowReturn ret;
+  g_signal_emit_by_name (appsrc, "end-of-stream", &ret);
+  gst_object_unref (appsrc);
+  /* Moves the state back to PLAYING for the bus wait. */
+  run_to_eos (producer);
+  gst_object_unref (producer);
+
+  Src s (topic, "is-live=false stop-at=end");
+  s.play ();
+  std::vector<GstBuffer *> bufs = s.until_eos ();
+  fail_unless (payloads_of (bufs) == expected_payloads (0, n));
+  for (int i = 0; i < n; i++) {
+    GstBuffer *b = bufs[i];
+    /* The first buffer's DTS is at 0, the rest keeps its distance. */
+    fail_unless_equals_uint64 (GST_BUFFER_DTS (b), i * 40 * GST_MSECOND);
+    fail_unless_equals_uint64 (GST_BUFFER_PTS (b),
+        i * 40 * GST_MSECOND + 80 * GST_MSECOND);
+    fail_unless_equals_uint64 (GST_BUFFER_DURATION (b), 40 * GST_MSECOND);
+    fail_unless_equals_int (GST_BUFFER_FLAG_IS_SET (b,
+                                GST_BUFFER_FLAG_DELTA_UNIT),
+        i % 3 != 0);
+    fail_unless_equals_int (GST_BUFFER_FLAG_IS_SET (b, GST_BUFFER_FLAG_HEADER),
+        i == 0);
+  }
+  std::vector<std::string> caps;
+  GstEvent *ev;
+  while ((ev = gst_harness_try_pull_event (s.h))) {
+    if (GST_EVENT_TYPE (ev) == GST_EVENT_CAPS) {
+      GstCaps *c;
+      gst_event_parse_caps (ev, &c);
+      g_autofree gchar *str = gst_caps_to_string (c);
+      caps.push_back (str);
+    }
+    gst_event_unref (ev);
+  }
+  fail_unless (caps == std::vector<std::string> ({"video/x-test, width=(int)4",
+                           "video/x-test, width=(int)8"}));
+  unref_all (bufs);
+}
+GST_END_TEST;
+
+static GstPadProbeReturn
+keep_buffer (GstPad *, GstPadProbeInfo *info, gpointer data)
+{
+  auto kept = static_cast<std::vector<std::string> *> (data);
+  kept->push_back (bytes_of (GST_PAD_PROBE_INFO_BUFFER (info)));
+  return GST_PAD_PROBE_OK;
+}
+
+/* A PNG video through kafkasink with an end-of-stream marker, played back
+ * by a default (live) kafkasrc, which ends at the marker. */
+GST_START_TEST (test_roundtrip_png_video)
+{
+  std::string topic = kafkatest::unique_topic ("src-png-video");
+  fail_unless (kafkatest::create_topic (topic));
+  g_autofree gchar *desc = g_strdup_printf (
+      "videotestsrc num-buffers=10 pattern=ball ! "
+      "video/x-raw,width=64,height=48,framerate=25/1 ! pngenc ! "
+      "kafkasink name=sink brokers=%s topic=%s eos-marker=true",
+      kafkatest::brokers (), topic.c_str ());
+  GstElement *producer = gst_parse_launch (desc, nullptr);
+  fail_unless (producer != nullptr);
+  GstElement *sink = gst_bin_get_by_name (GST_BIN (producer), "sink");
+  GstPad *pad = gst_element_get_static_pad (sink, "sink");
+  std::vector<std::string> sent;
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, keep_buffer, &sent,
+      nullptr);
+  gst_object_unref (pad);
+  gst_object_unref (sink);
+  run_to_eos (producer);
+  gst_object_unref (producer);
+  fail_unless_equals_int (sent.size (), 10);
+
+  Src s (topic, "");
+  s.play ();
+  std::vector<GstBuffer *> bufs = s.until_eos ();
+  fail_unless (payloads_of (bufs) == sent);
+  std::string caps = s.caps ();
+  fail_unless (g_str_has_prefix (caps.c_str (), "image/png"), "%s",
+      caps.c_str ());
+  fail_unless (strstr (caps.c_str (), "width=(int)64") != nullptr);
+  fail_unless (strstr (caps.c_str (), "framerate=(fraction)25/1") != nullptr);
+  for (size_t i = 0; i < bufs.size (); i++)
+    fail_unless_equals_uint64 (GST_BUFFER_PTS (bufs[i]), i * GST_SECOND / 25);
+  unref_all (bufs);
+}
+GST_END_TEST;
+
 static Suite *
 kafkasrc_suite (void)
 {
@@ -892,6 +1044,8 @@ kafkasrc_suite (void)
   tcase_add_test (tc, test_eos_marker);
   tcase_add_test (tc, test_group_members_share);
   tcase_add_test (tc, test_seek_time);
+  tcase_add_test (tc, test_roundtrip_appsrc);
+  tcase_add_test (tc, test_roundtrip_png_video);
   return s;
 }
 
