@@ -653,6 +653,56 @@ GST_START_TEST (test_slow_client_skips_frames_and_is_dropped)
 }
 GST_END_TEST;
 
+GST_START_TEST (test_slow_reader_skips_whole_frames)
+{
+  const guint n_frames = 200;
+  const guint frame_size = 50000;
+  Server server ("max-client-frames=2 timeout=0 wait-for-clients=false");
+  std::string data;
+
+  /* A client that reads, but much slower than the stream flows. */
+  GSocket *slow = raw_connect (server.port, 4096);
+  server.wait_added (1);
+  std::thread reader ([&] {
+    char chunk[16384];
+    gssize n;
+    while ((n = g_socket_receive (slow, chunk, sizeof (chunk), nullptr,
+                nullptr)) > 0) {
+      data.append (chunk, n);
+      g_usleep (5000);
+    }
+  });
+
+  for (guint i = 0; i < n_frames; i++)
+    server.push (i, frame_size);
+  /* The end of the stream waits for the client to get what is queued. */
+  server.push_eos ();
+  reader.join ();
+  g_object_unref (slow);
+
+  std::vector<gint> frames;
+  bool truncated = true;
+  fail_unless (parse_raw_multipart (data, frames, truncated));
+  fail_if (truncated);
+  guint gaps = 0;
+  for (size_t i = 0; i < frames.size (); i++) {
+    fail_unless (frames[i] >= 0, "part %u is not an intact frame", (guint) i);
+    if (i > 0) {
+      fail_unless (frames[i] > frames[i - 1]);
+      gaps += frames[i] != frames[i - 1] + 1;
+    }
+  }
+  /* It skipped frames, and still got the latest one. */
+  fail_unless (gaps > 0);
+  fail_unless_equals_int (frames.back (), n_frames - 1);
+  server.wait_removed (1);
+  guint64 dropped = 0;
+  gst_structure_get_uint64 (server.removed_stats.begin ()->second,
+      "frames-dropped", &dropped);
+  fail_unless_equals_int (dropped, n_frames - frames.size ());
+}
+GST_END_TEST;
+
 GST_START_TEST (test_abrupt_disconnects_under_load)
 {
   const guint n_connections = 1000;
@@ -1053,6 +1103,7 @@ souphttpserversink_suite (void)
   tcase_add_test (tc, test_new_client_gets_latest_frame_at_once);
   tcase_add_test (tc, test_wait_for_clients_holds_the_stream);
   tcase_add_test (tc, test_slow_client_skips_frames_and_is_dropped);
+  tcase_add_test (tc, test_slow_reader_skips_whole_frames);
   tcase_add_test (tc, test_abrupt_disconnects_under_load);
   tcase_add_test (tc, test_http_errors_and_head);
   tcase_add_test (tc, test_basic_auth);
