@@ -972,8 +972,8 @@ client_readable (GObject *, gpointer user_data)
     std::lock_guard<std::mutex> guard (self->priv->lock);
     GST_DEBUG_OBJECT (self, "client %" G_GUINT64_FORMAT ": %s", client->id,
         n == 0 ? "end of input" : error->message);
-    /* The source must not be destroyed twice: the client's destructor
-     * would destroy it while it is being dispatched, which GLib allows. */
+    /* Removing the client destroys this source while it is dispatched,
+     * which GLib allows; neither is touched afterwards. */
     remove_client_locked (self, find_client_locked (self, client),
         "closed by the client", removed);
   }

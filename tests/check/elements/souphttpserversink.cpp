@@ -542,6 +542,26 @@ GST_START_TEST (test_new_client_gets_latest_frame_at_once)
 }
 GST_END_TEST;
 
+GST_START_TEST (test_client_before_caps)
+{
+  Server server ("", nullptr);
+  SimpleResponse head;
+
+  /* Nothing to describe yet: HEAD says so, GET waits for the stream. */
+  simple_request ("HEAD", server.url (), head);
+  fail_unless_equals_int (head.status, 503);
+
+  PartsResult r;
+  std::thread t ([&] { r = read_parts (server.url (), 2); });
+  server.wait_added (1);
+  gst_harness_set_src_caps_str (server.h, "image/png");
+  server.push (0);
+  server.push (1);
+  t.join ();
+  assert_consecutive (r, 0, 2);
+}
+GST_END_TEST;
+
 GST_START_TEST (test_wait_for_clients_holds_the_stream)
 {
   Server server ("wait-for-clients=true max-client-frames=1000");
@@ -1102,6 +1122,7 @@ souphttpserversink_suite (void)
   tcase_add_test (tc, test_multipartmux_passthrough);
   tcase_add_test (tc, test_new_client_gets_latest_frame_at_once);
   tcase_add_test (tc, test_wait_for_clients_holds_the_stream);
+  tcase_add_test (tc, test_client_before_caps);
   tcase_add_test (tc, test_slow_client_skips_frames_and_is_dropped);
   tcase_add_test (tc, test_slow_reader_skips_whole_frames);
   tcase_add_test (tc, test_abrupt_disconnects_under_load);
