@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -747,9 +748,10 @@ GST_START_TEST (test_group_members_share)
   fail_unless (kafkatest::create_topic (topic, partitions));
   std::string props = "caps=text/plain group-id=" +
                       kafkatest::unique_topic ("g");
-  Src a (topic, props), b (topic, props);
+  Src a (topic, props);
+  auto b = std::make_unique<Src> (topic, props);
   a.play ();
-  b.play ();
+  b->play ();
 
   std::map<std::string, int> seen;
   int from_a = 0, from_b = 0, produced = 0;
@@ -770,7 +772,7 @@ GST_START_TEST (test_group_members_share)
     p.flush ();
     g_usleep (100 * 1000);
     drain (a, from_a);
-    drain (b, from_b);
+    drain (*b, from_b);
   }
   fail_unless (from_a > 0 && from_b > 0, "a %d, b %d", from_a, from_b);
   for (int i = 0; i < 40; i++)
@@ -779,12 +781,28 @@ GST_START_TEST (test_group_members_share)
   for (int i = 0; i < 600 && from_a + from_b < produced; i++) {
     g_usleep (50 * 1000);
     drain (a, from_a);
-    drain (b, from_b);
+    drain (*b, from_b);
   }
   fail_unless_equals_int (from_a + from_b, produced);
   fail_unless_equals_int (seen.size (), produced);
   for (auto &it : seen)
     fail_unless_equals_int (it.second, 1);
+
+  /* b leaves (committing what it pushed): a takes over its partitions
+   * without losing a message. */
+  drain (*b, from_b);
+  b.reset ();
+  for (int i = 0; i < 40; i++)
+    p.send (topic, payload (produced++), nullptr, i % partitions);
+  p.flush ();
+  for (int i = 0; i < 600 && (int) seen.size () < produced; i++) {
+    g_usleep (50 * 1000);
+    drain (a, from_a);
+  }
+  fail_unless_equals_int (seen.size (), produced);
+  /* At least once: the last buffer b pushed may come again. */
+  fail_unless (from_a + from_b <= produced + 1, "%d of %d", from_a + from_b,
+      produced);
 }
 GST_END_TEST;
 
@@ -1020,6 +1038,56 @@ GST_START_TEST (test_roundtrip_png_video)
 }
 GST_END_TEST;
 
+/* Live: timestamps start at the running time of the first buffer, follow
+ * the producer, and re-anchor when a buffer arrives more than a second
+ * late. The harness' test clock gives the running time. */
+GST_START_TEST (test_live_timing)
+{
+  std::string topic = kafkatest::unique_topic ("src-live");
+  fail_unless (kafkatest::create_topic (topic));
+  Producer p;
+  gstkafka::FrameInfo info = frame_info (5, 0, 10 * GST_SECOND);
+  p.send (topic, "a", &info);
+  p.flush ();
+
+  Src s (topic, "latency=150");
+  gst_harness_set_time (s.h, 3 * GST_SECOND);
+  s.play ();
+  GstBuffer *buf = gst_harness_pull (s.h);
+  fail_unless_equals_uint64 (GST_BUFFER_PTS (buf), 3 * GST_SECOND);
+  fail_unless (GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DISCONT));
+  gst_buffer_unref (buf);
+
+  info = frame_info (5, 1, 10 * GST_SECOND + 40 * GST_MSECOND, nullptr);
+  p.send (topic, "b", &info);
+  p.flush ();
+  buf = gst_harness_pull (s.h);
+  fail_unless_equals_uint64 (GST_BUFFER_PTS (buf),
+      3 * GST_SECOND + 40 * GST_MSECOND);
+  fail_unless (!GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DISCONT));
+  gst_buffer_unref (buf);
+
+  /* The producer stalled: the next buffer would be 7 s late. */
+  gst_harness_set_time (s.h, 10 * GST_SECOND);
+  info = frame_info (5, 2, 10 * GST_SECOND + 80 * GST_MSECOND, nullptr);
+  p.send (topic, "c", &info);
+  p.flush ();
+  buf = gst_harness_pull (s.h);
+  fail_unless_equals_uint64 (GST_BUFFER_PTS (buf), 10 * GST_SECOND);
+  fail_unless (GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DISCONT));
+  gst_buffer_unref (buf);
+
+  GstQuery *q = gst_query_new_latency ();
+  fail_unless (gst_pad_peer_query (s.h->sinkpad, q));
+  gboolean live;
+  GstClockTime min;
+  gst_query_parse_latency (q, &live, &min, nullptr);
+  fail_unless (live);
+  fail_unless_equals_uint64 (min, 150 * GST_MSECOND);
+  gst_query_unref (q);
+}
+GST_END_TEST;
+
 static Suite *
 kafkasrc_suite (void)
 {
@@ -1044,6 +1112,7 @@ kafkasrc_suite (void)
   tcase_add_test (tc, test_eos_marker);
   tcase_add_test (tc, test_group_members_share);
   tcase_add_test (tc, test_seek_time);
+  tcase_add_test (tc, test_live_timing);
   tcase_add_test (tc, test_roundtrip_appsrc);
   tcase_add_test (tc, test_roundtrip_png_video);
   return s;
