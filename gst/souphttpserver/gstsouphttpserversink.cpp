@@ -1242,23 +1242,36 @@ load_certificate (GstSoupHttpServerSink *self, GTlsCertificate **cert)
   return true;
 }
 
-static GSocketAddress *
+/* The addresses to listen on: the address itself, or every address a host
+ * name resolves to (localhost: 127.0.0.1 and ::1). */
+static GList *
 resolve_address (GstSoupHttpServerSink *self, GError **error)
 {
   const Settings &run = self->priv->run;
-  g_autoptr (GInetAddress)
-      inet = g_inet_address_new_from_string (run.address.c_str ());
+  GInetAddress *inet = g_inet_address_new_from_string (run.address.c_str ());
 
-  if (!inet) {
-    g_autoptr (GResolver) resolver = g_resolver_get_default ();
-    GList *list = g_resolver_lookup_by_name (resolver, run.address.c_str (),
-        nullptr, error);
-    if (!list)
-      return nullptr;
-    inet = G_INET_ADDRESS (g_object_ref (list->data));
-    g_resolver_free_addresses (list);
+  if (inet)
+    return g_list_append (nullptr, inet);
+  g_autoptr (GResolver) resolver = g_resolver_get_default ();
+  return g_resolver_lookup_by_name (resolver, run.address.c_str (), nullptr,
+      error);
+}
+
+static gint
+listening_port (SoupServer *server)
+{
+  GSList *listeners = soup_server_get_listeners (server);
+  gint port = 0;
+
+  if (listeners) {
+    g_autoptr (GSocketAddress)
+        local = g_socket_get_local_address (G_SOCKET (listeners->data),
+            nullptr);
+    if (G_IS_INET_SOCKET_ADDRESS (local))
+      port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local));
   }
-  return g_inet_socket_address_new (inet, run.port);
+  g_slist_free (listeners);
+  return port;
 }
 
 static bool
@@ -1286,32 +1299,40 @@ setup_server (GstSoupHttpServerSink *self)
     soup_server_add_auth_domain (priv->server, domain);
   }
 
-  g_autoptr (GSocketAddress) address = resolve_address (self, &error);
-  if (!address) {
+  GList *addresses = resolve_address (self, &error);
+  if (!addresses) {
     priv->start_error_code = GST_RESOURCE_ERROR_NOT_FOUND;
     priv->start_error = "Could not resolve the address '" + run.address +
                         "': " + error->message;
     return false;
   }
-  if (!soup_server_listen (priv->server, address,
-          cert ? SOUP_SERVER_LISTEN_HTTPS : (SoupServerListenOptions) 0,
-          &error)) {
-    priv->start_error_code = GST_RESOURCE_ERROR_OPEN_READ_WRITE;
-    priv->start_error = "Could not listen on " + run.address + " port " +
-                        std::to_string (run.port) + ": " + error->message;
-    return false;
-  }
 
-  GSList *listeners = soup_server_get_listeners (priv->server);
-  gint port = 0;
-  if (listeners) {
+  /* All addresses share the port the first one got. */
+  gint port = run.port;
+  SoupServerListenOptions options = cert ? SOUP_SERVER_LISTEN_HTTPS
+                                         : (SoupServerListenOptions) 0;
+  for (GList *l = addresses; l; l = l->next) {
     g_autoptr (GSocketAddress)
-        local = g_socket_get_local_address (G_SOCKET (listeners->data),
-            nullptr);
-    if (G_IS_INET_SOCKET_ADDRESS (local))
-      port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local));
+        address = g_inet_socket_address_new (G_INET_ADDRESS (l->data), port);
+    g_autofree gchar *name = g_inet_address_to_string (
+        G_INET_ADDRESS (l->data));
+    g_autoptr (GError) listen_error = nullptr;
+
+    if (soup_server_listen (priv->server, address, options, &listen_error)) {
+      port = listening_port (priv->server);
+    } else if (l == addresses) {
+      priv->start_error_code = GST_RESOURCE_ERROR_OPEN_READ_WRITE;
+      priv->start_error = "Could not listen on " + std::string (name) +
+                          " port " + std::to_string (port) + ": " +
+                          listen_error->message;
+      g_resolver_free_addresses (addresses);
+      return false;
+    } else {
+      GST_WARNING_OBJECT (self, "not listening on %s: %s", name,
+          listen_error->message);
+    }
   }
-  g_slist_free (listeners);
+  g_resolver_free_addresses (addresses);
 
   GST_OBJECT_LOCK (self);
   priv->current_port = port;

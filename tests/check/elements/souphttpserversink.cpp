@@ -874,6 +874,63 @@ make_certificate (const std::string &dir)
   return g_spawn_check_wait_status (status, nullptr);
 }
 
+/* Starts a lone sink with these properties; returns the error it posts. */
+static GError *
+start_error (const gchar *properties)
+{
+  g_autofree gchar *launch = g_strdup_printf ("souphttpserversink %s",
+      properties);
+  GstElement *sink = gst_parse_launch (launch, nullptr);
+  GstBus *bus = gst_bus_new ();
+  GError *error = nullptr;
+
+  gst_element_set_bus (sink, bus);
+  fail_unless_equals_int (gst_element_set_state (sink, GST_STATE_PAUSED),
+      GST_STATE_CHANGE_FAILURE);
+  GstMessage *msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  fail_unless (msg != nullptr);
+  gst_message_parse_error (msg, &error, nullptr);
+  gst_message_unref (msg);
+  gst_element_set_state (sink, GST_STATE_NULL);
+  gst_element_set_bus (sink, nullptr);
+  gst_object_unref (bus);
+  gst_object_unref (sink);
+  return error;
+}
+
+GST_START_TEST (test_start_errors)
+{
+  Server server ("");
+  g_autofree gchar *busy = g_strdup_printf ("port=%d", server.port);
+  GError *error = start_error (busy);
+
+  /* Messages a user can act on. */
+  fail_unless (g_error_matches (error, GST_RESOURCE_ERROR,
+      GST_RESOURCE_ERROR_OPEN_READ_WRITE));
+  fail_unless (strstr (error->message, "Could not listen on 127.0.0.1 port"));
+  g_error_free (error);
+
+  error = start_error ("port=0 certificate-file=/nonexistent/cert.pem");
+  fail_unless (g_error_matches (error, GST_RESOURCE_ERROR,
+      GST_RESOURCE_ERROR_OPEN_READ));
+  fail_unless (strstr (error->message, "/nonexistent/cert.pem"));
+  g_error_free (error);
+
+  error = start_error ("port=0 private-key-file=/tmp/key.pem");
+  fail_unless (
+      g_error_matches (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS));
+  g_error_free (error);
+
+  /* A host name listens on each of its addresses. */
+  {
+    Server local ("address=localhost wait-for-clients=false");
+    local.push (0);
+    PartsResult r = read_parts (local.url (), 1);
+    assert_consecutive (r, 0, 1);
+  }
+}
+GST_END_TEST;
+
 GST_START_TEST (test_tls)
 {
   g_autofree gchar *dir = g_dir_make_tmp ("souphttpserversink-XXXXXX", nullptr);
@@ -1129,6 +1186,7 @@ souphttpserversink_suite (void)
   tcase_add_test (tc, test_http_errors_and_head);
   tcase_add_test (tc, test_basic_auth);
   tcase_add_test (tc, test_tls);
+  tcase_add_test (tc, test_start_errors);
   tcase_add_test (tc, test_stop_closes_connections);
   tcase_add_test (tc, test_pause_while_waiting_for_clients);
   tcase_add_test (tc, test_webm_two_clients);
