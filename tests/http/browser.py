@@ -4,7 +4,10 @@
 
 Headless Chromium loads a page whose <img> points at the sink, for JPEG and
 PNG images framed by the sink and for multipartmux's stream, and the
-screenshot must show the seven SMPTE colour bars where they belong.
+screenshot must show the seven SMPTE colour bars where they belong. Then a
+<video> element plays the sink's live WebM stream; the page draws the video
+into a canvas (which CORS allows: the sink runs with cors=*) and reports the
+colours of the bars.
 
 Usage: browser.py [CHROMIUM]. Exits 77 (skip) without Chromium.
 """
@@ -14,7 +17,9 @@ import shutil
 import struct
 import subprocess
 import sys
+import socket
 import tempfile
+import threading
 import zlib
 
 import gi
@@ -93,11 +98,48 @@ def read_png(path):
     return width, height, rows
 
 
-def start_server(encoder):
-    pipeline = Gst.parse_launch(
+# The bars fill the top, noise the bottom: the browser's demuxer wants a
+# fair amount of data before it reports the stream's metadata.
+WEBM = (
+    f"compositor name=mix sink_1::ypos={HEIGHT * 3 // 4} ! "
+    f"video/x-raw,width={WIDTH},height={HEIGHT},framerate=30/1 ! "
+    "vp8enc deadline=1 keyframe-max-dist=30 ! webmmux streamable=true ! "
+    "souphttpserversink name=sink port=0 path=/stream cors=* "
+    "videotestsrc pattern=smpte100 is-live=true ! "
+    f"video/x-raw,width={WIDTH},height={HEIGHT},framerate=30/1 ! mix. "
+    "videotestsrc pattern=snow is-live=true ! "
+    f"video/x-raw,width={WIDTH},height={HEIGHT // 4},framerate=30/1 ! mix.")
+
+VIDEO_PAGE = """<!DOCTYPE html><html><body>
+<div id="out">pending</div>
+<video id="v" src="{url}" crossorigin="anonymous" autoplay muted></video>
+<img src="{hold}">
+<script>
+const v = document.getElementById('v');
+const out = document.getElementById('out');
+v.addEventListener('error', () => {{ out.textContent = 'error ' + v.error.code; }});
+v.addEventListener('timeupdate', () => {{
+  if (out.textContent.startsWith('pixels')) return;
+  const c = document.createElement('canvas');
+  c.width = {width}; c.height = {height};
+  const g = c.getContext('2d');
+  g.drawImage(v, 0, 0, {width}, {height});
+  const px = [];
+  for (let i = 0; i < 7; i++) {{
+    const d = g.getImageData(Math.floor((i + 0.5) * {width} / 7), {y}, 1, 1).data;
+    px.push(d[0] + ',' + d[1] + ',' + d[2]);
+  }}
+  out.textContent = 'pixels ' + px.join(' ');
+}});
+</script></body></html>
+"""
+
+
+def start_server(encoder=None, launch=None):
+    pipeline = Gst.parse_launch(launch or (
         "videotestsrc pattern=smpte100 is-live=true ! "
         f"video/x-raw,width={WIDTH},height={HEIGHT},framerate=10/1 ! "
-        f"{encoder} ! souphttpserversink name=sink port=0 path=/stream")
+        f"{encoder} ! souphttpserversink name=sink port=0 path=/stream"))
     if pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
         raise RuntimeError("the pipeline does not start")
     pipeline.get_state(Gst.CLOCK_TIME_NONE)
@@ -129,16 +171,65 @@ def screenshot(chromium, url, workdir):
     return read_png(shot)
 
 
-def check_bars(width, height, rows):
+def hold_server():
+    """A server that accepts connections and never answers: an <img> that
+    points at it keeps the page loading, so Chromium dumps the DOM at its
+    --timeout, after the video has played for a while."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    held = []
+
+    def accept():
+        while True:
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    return listener, listener.getsockname()[1]
+
+
+def video_pixels(chromium, url, workdir):
+    listener, hold_port = hold_server()
+    page = os.path.join(workdir, "video.html")
+    with open(page, "w") as f:
+        f.write(VIDEO_PAGE.format(url=url, hold=f"http://127.0.0.1:{hold_port}/",
+                                  width=WIDTH, height=HEIGHT, y=HEIGHT // 3))
+    try:
+        dom = subprocess.run(
+            [chromium, "--headless", "--no-sandbox", "--disable-gpu",
+             "--disable-background-networking", "--no-first-run",
+             "--disable-component-update", "--disable-sync",
+             "--autoplay-policy=no-user-gesture-required",
+             f"--user-data-dir={os.path.join(workdir, 'profile-video')}",
+             "--dump-dom", "--timeout=8000", "file://" + page],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=120,
+            check=False, text=True).stdout
+    finally:
+        listener.close()
+    start = dom.find('<div id="out">')
+    text = dom[start + 14:dom.find("<", start + 14)] if start >= 0 else ""
+    if not text.startswith("pixels "):
+        raise RuntimeError(f"the video did not play: {text!r}")
+    return [tuple(int(c) for c in p.split(",")) for p in text.split()[1:]]
+
+
+def check_pixels(pixels, where):
     errors = []
-    y = height // 2
-    for i, (name, expected) in enumerate(BARS):
-        x = int((i + 0.5) * width / len(BARS))
-        got = rows[y][x]
+    for (name, expected), got in zip(BARS, pixels):
         if max(abs(g - e) for g, e in zip(got, expected)) > TOLERANCE:
-            errors.append(f"{name} bar at ({x},{y}): got {got}, "
+            errors.append(f"{name} bar {where}: got {got}, "
                           f"expected {expected}")
     return errors
+
+
+def check_bars(width, height, rows):
+    y = height // 2
+    pixels = [rows[y][int((i + 0.5) * width / len(BARS))]
+              for i in range(len(BARS))]
+    return check_pixels(pixels, f"at row {y}")
 
 
 def main():
@@ -167,6 +258,21 @@ def main():
                 print(f"FAIL {name}: " + "; ".join(errors))
             else:
                 print(f"ok {name}: the screenshot shows the seven bars")
+
+        pipeline, port = start_server(launch=WEBM)
+        try:
+            url = f"http://127.0.0.1:{port}/stream"
+            errors = check_pixels(video_pixels(chromium, url, workdir),
+                                  "in the <video>")
+        except RuntimeError as e:
+            errors = [str(e)]
+        finally:
+            pipeline.set_state(Gst.State.NULL)
+        if errors:
+            failed = True
+            print("FAIL webm: " + "; ".join(errors))
+        else:
+            print("ok webm: the <video> shows the seven bars")
     return 1 if failed else 0
 
 
