@@ -1552,18 +1552,23 @@ gst_soup_http_server_sink_unlock_stop (GstBaseSink *sink)
   return TRUE;
 }
 
+static std::string
+concatenate (const std::vector<GstSoupHttpServerChunkPtr> &chunks)
+{
+  std::string bytes;
+  for (const GstSoupHttpServerChunkPtr &chunk : chunks)
+    bytes.append (reinterpret_cast<const char *> (chunk->data ()),
+        chunk->size ());
+  return bytes;
+}
+
+/* The same bytes, however they are split into buffers: webmmux pushes its
+ * header in two HEADER buffers and puts it in the caps as one. */
 static bool
 same_streamheaders (const std::vector<GstSoupHttpServerChunkPtr> &a,
     const std::vector<GstSoupHttpServerChunkPtr> &b)
 {
-  if (a.size () != b.size ())
-    return false;
-  for (size_t i = 0; i < a.size (); i++) {
-    if (a[i]->size () != b[i]->size () ||
-        memcmp (a[i]->data (), b[i]->data (), a[i]->size ()) != 0)
-      return false;
-  }
-  return true;
+  return concatenate (a) == concatenate (b);
 }
 
 static gboolean
