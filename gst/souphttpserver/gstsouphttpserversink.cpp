@@ -1085,8 +1085,9 @@ accept_client (GstSoupHttpServerSink *self, SoupServerMessage *msg)
     GInetSocketAddress *inet = G_INET_SOCKET_ADDRESS (remote);
     g_autofree gchar *host = g_inet_address_to_string (
         g_inet_socket_address_get_address (inet));
-    address = std::string (host) + ":" +
-              std::to_string (g_inet_socket_address_get_port (inet));
+    bool ipv6 = strchr (host, ':') != nullptr;
+    address = (ipv6 ? "[" + std::string (host) + "]" : std::string (host)) +
+              ":" + std::to_string (g_inet_socket_address_get_port (inet));
   }
 
   {
