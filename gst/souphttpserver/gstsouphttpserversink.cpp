@@ -1193,6 +1193,16 @@ handle_request (SoupServer *, SoupServerMessage *msg, const char *path,
   soup_server_message_set_status (msg, SOUP_STATUS_OK, nullptr);
 }
 
+/* Every response libsoup sends itself (errors, HEAD, 401) closes its
+ * connection: clients of a stream have no use for keep-alive, and libsoup
+ * 3.2 does not release idle connections that the client closes. */
+static void
+close_after_response (SoupServer *, SoupServerMessage *msg, gpointer)
+{
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg),
+      "Connection", "close");
+}
+
 static gboolean
 check_credentials (SoupAuthDomain *, SoupServerMessage *, const char *user,
     const char *password, gpointer user_data)
@@ -1290,6 +1300,8 @@ setup_server (GstSoupHttpServerSink *self)
       "GStreamer-souphttpserversink", "tls-certificate", cert, nullptr);
   soup_server_add_handler (priv->server, nullptr, handle_request, self,
       nullptr);
+  g_signal_connect (priv->server, "request-started",
+      G_CALLBACK (close_after_response), nullptr);
 
   if (!run.user.empty ()) {
     g_autoptr (SoupAuthDomain)

@@ -791,6 +791,9 @@ GST_START_TEST (test_http_errors_and_head)
   server.push (0);
   simple_request ("GET", server.url ("/other"), not_found);
   fail_unless_equals_int (not_found.status, 404);
+  /* No idle keep-alive connections: libsoup 3.2 would not release them. */
+  fail_unless (soup_message_headers_header_contains (not_found.headers,
+      "Connection", "close"));
 
   simple_request ("POST", server.url ("/video.mjpg"), post);
   fail_unless_equals_int (post.status, 405);
