@@ -28,6 +28,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <glib/gstdio.h>
 
@@ -1086,35 +1087,53 @@ GST_START_TEST (test_state_changes_under_load)
 
 GST_END_TEST;
 
-/* A kafka-local instance of the test's own, always stopped. */
+/* A kafka-local instance of the test's own. It runs under `kafka-local run`
+ * for as long as its command reads our pipe: however this process ends,
+ * failed assertion or crash included, the pipe closes and the broker is
+ * stopped. */
 struct OwnBroker
 {
   std::string script;
   std::string dir;
   std::string brokers;
+  GPid pid = 0;
+  int keepalive = -1;
 
   OwnBroker ()
   {
     const char *root = g_getenv ("GST_KAFKA_SOURCE_ROOT");
     fail_unless (root != nullptr, "GST_KAFKA_SOURCE_ROOT is not set");
     script = std::string (root) + "/tests/kafka/kafka-local";
-    std::string out;
-    fail_unless_equals_int (kafkatest::run ({script.c_str (), "start"}, &out),
-        0);
-    g_auto (GStrv) lines = g_strsplit (out.c_str (), "\n", -1);
-    for (guint i = 0; lines[i]; i++) {
-      if (g_str_has_prefix (lines[i], "KAFKA_BROKERS="))
-        brokers = lines[i] + strlen ("KAFKA_BROKERS=");
-      if (g_str_has_prefix (lines[i], "KAFKA_LOCAL_DIR="))
-        dir = lines[i] + strlen ("KAFKA_LOCAL_DIR=");
+    const char *argv[] = {script.c_str (), "run", "--", "sh", "-c",
+        "echo KAFKA_BROKERS=$KAFKA_BROKERS; "
+        "echo KAFKA_LOCAL_DIR=$KAFKA_LOCAL_DIR; exec cat >/dev/null",
+        nullptr};
+    int out = -1;
+    GError *error = nullptr;
+    fail_unless (g_spawn_async_with_pipes (nullptr, const_cast<gchar **> (argv),
+                     nullptr, G_SPAWN_DO_NOT_REAP_CHILD, nullptr, nullptr, &pid,
+                     &keepalive, &out, nullptr, &error),
+        "kafka-local: %s", error ? error->message : "");
+    FILE *f = fdopen (out, "r");
+    char line[4096];
+    while (
+        (brokers.empty () || dir.empty ()) && fgets (line, sizeof (line), f)) {
+      g_strchomp (line);
+      if (g_str_has_prefix (line, "KAFKA_BROKERS="))
+        brokers = line + strlen ("KAFKA_BROKERS=");
+      else if (g_str_has_prefix (line, "KAFKA_LOCAL_DIR="))
+        dir = line + strlen ("KAFKA_LOCAL_DIR=");
     }
-    fail_if (brokers.empty () || dir.empty (), "kafka-local start: %s",
-        out.c_str ());
+    fclose (f);
+    fail_if (brokers.empty () || dir.empty (), "kafka-local did not start");
   }
   ~OwnBroker ()
   {
-    if (!dir.empty ())
-      kafkatest::run ({script.c_str (), "stop", "--dir", dir.c_str ()});
+    /* cat ends, and kafka-local run stops the broker. */
+    close (keepalive);
+    int status;
+    waitpid (pid, &status, 0);
+    g_spawn_close_pid (pid);
   }
   int node (const char *command)
   {
