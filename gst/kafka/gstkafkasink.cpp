@@ -24,9 +24,9 @@
  * kafkasink waits up to #GstKafkaSink:flush-timeout for outstanding messages
  * and reports whatever could not be delivered.
  *
- * Like filesink, kafkasink does not synchronise on the clock by default
- * (#GstBaseSink:sync is false): a topic is storage, written as fast as the
- * broker takes it. Set sync=true to pace a non-live stream in real time.
+ * Like other sinks, kafkasink synchronises on the clock (#GstBaseSink:sync),
+ * so a file is produced at the video's own rate, as a camera would; set
+ * sync=false to write it as fast as the broker takes it.
  *
  * kafkasink does not wait for the broker in the state change: if no broker
  * can be reached the pipeline still goes to PLAYING, a warning is posted, the
@@ -47,7 +47,7 @@
  * ]| Sends one PNG image per message to topic `camera-1`.
  * |[
  * gst-launch-1.0 filesrc location=video.mp4 ! decodebin ! videoconvert ! \
- *     pngenc ! kafkasink topic=my-topic eos-marker=true \
+ *     pngenc ! kafkasink topic=my-topic sync=false eos-marker=true \
  *     config="kafka, linger.ms=20, batch.size=4194304"
  * ]| Sends a file's frames as fast as the broker takes them, with extra
  * librdkafka settings, and ends the topic's stream with an end-of-stream
@@ -1306,9 +1306,6 @@ gst_kafka_sink_init (GstKafkaSink *self)
 {
   self->priv = new GstKafkaSinkPrivate ();
   self->priv->unix_caps = gst_caps_new_empty_simple ("timestamp/x-unix");
-  /* A Kafka topic is storage: write as fast as the broker takes it, like
-   * filesink. sync=true paces a non-live stream at its own rate. */
-  gst_base_sink_set_sync (GST_BASE_SINK (self), FALSE);
 }
 
 static void

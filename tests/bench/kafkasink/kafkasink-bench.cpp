@@ -308,7 +308,8 @@ run_sink (const Settings &s, size_t size, const std::vector<char> &payload)
   g_object_set (src, "caps", caps, "format", GST_FORMAT_TIME, "max-bytes",
       guint64 (std::max<size_t> (2 * size, 2 << 20)), nullptr);
   gst_caps_unref (caps);
-  g_object_set (sink, "brokers", s.brokers, "topic", topic.c_str (), nullptr);
+  g_object_set (sink, "brokers", s.brokers, "topic", topic.c_str (), "sync",
+      FALSE, nullptr);
   if (!s.config.empty ()) {
     GstStructure *config = gst_structure_new_empty ("kafka");
     for (auto &kv : s.config)

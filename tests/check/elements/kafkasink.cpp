@@ -1034,7 +1034,7 @@ GST_START_TEST (test_state_changes_under_load)
   fail_unless (kafkatest::create_topic (topic));
   gchar *desc =
       g_strdup_printf ("videotestsrc ! video/x-raw,width=160,height=120 ! "
-                       "kafkasink name=sink brokers=%s topic=%s",
+                       "kafkasink name=sink sync=false brokers=%s topic=%s",
           kafkatest::brokers (), topic.c_str ());
   GstElement *pipeline = gst_parse_launch (desc, nullptr);
   g_free (desc);
