@@ -116,6 +116,8 @@ GST_DEBUG_CATEGORY_STATIC (gst_kafka_src_debug);
 #define CLOSE_TIMEOUT_MS 5000
 /* A live buffer this late re-anchors the timestamps. */
 #define LATE_RESYNC GST_SECOND
+/* How often the element looks for the topic while it cannot read it. */
+#define PROBE_INTERVAL_US (2 * G_USEC_PER_SEC)
 /* How often the consumer lag is recomputed. */
 #define LAG_INTERVAL_US (250 * G_TIME_SPAN_MILLISECOND)
 
@@ -327,10 +329,12 @@ struct GstKafkaSrcPrivate
 
   /* Broker or topic trouble since (monotonic µs), 0 when none. */
   gint64 trouble_since = 0;
+  gint64 last_probe = 0;
   Trouble trouble = Trouble::BROKER;
   std::string trouble_text;
   std::set<std::string> trouble_warned;
   gint64 lag_updated = 0;
+  guint lag_count = 0;
 };
 
 struct _GstKafkaSrc
@@ -677,19 +681,23 @@ lookup_topic (GstKafkaSrc *self, gint timeout_ms, std::string &detail)
   return n;
 }
 
-/* The #GstKafkaSrc:timeout has run out: one last look before giving up,
- * since librdkafka says nothing when an idle connection comes back. */
+/* While in trouble, looks for the topic now and then: librdkafka says
+ * nothing when an idle connection comes back. Posts the error when
+ * #GstKafkaSrc:timeout ran out. */
 static GstFlowReturn
-check_trouble_deadline (GstKafkaSrc *self)
+check_trouble (GstKafkaSrc *self)
 {
   GstKafkaSrcPrivate *priv = self->priv;
   const Run &run = priv->run;
 
-  if (G_LIKELY (!priv->trouble_since || !run.timeout))
+  if (G_LIKELY (!priv->trouble_since))
     return GST_FLOW_OK;
-  if (g_get_monotonic_time () - priv->trouble_since <
-      gint64 (run.timeout) * G_USEC_PER_SEC)
+  gint64 now = g_get_monotonic_time ();
+  bool expired = run.timeout && now - priv->trouble_since >=
+                                    gint64 (run.timeout) * G_USEC_PER_SEC;
+  if (!expired && now - priv->last_probe < PROBE_INTERVAL_US)
     return GST_FLOW_OK;
+  priv->last_probe = now;
 
   std::string detail;
   gint n = lookup_topic (self, priv->metadata_slice, detail);
@@ -697,6 +705,8 @@ check_trouble_deadline (GstKafkaSrc *self)
     clear_trouble (self);
     return GST_FLOW_OK;
   }
+  if (!expired)
+    return GST_FLOW_OK;
   if (priv->trouble == Trouble::TOPIC && n >= 0)
     GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
         ("Kafka topic '%s' did not appear within %u seconds",
@@ -710,8 +720,7 @@ check_trouble_deadline (GstKafkaSrc *self)
   return GST_FLOW_ERROR;
 }
 
-/* --- librdkafka callbacks (run inside our polls) ---------------------------
- */
+/* --- librdkafka callbacks (run inside our polls) ------------------------- */
 
 static void
 error_cb (rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -1010,6 +1019,8 @@ assign_partitions (GstKafkaSrc *self)
 
 /* --- Start and stop ------------------------------------------------------ */
 
+static gboolean gst_kafka_src_stop (GstBaseSrc *bsrc);
+
 static gboolean
 gst_kafka_src_start (GstBaseSrc *bsrc)
 {
@@ -1126,6 +1137,7 @@ gst_kafka_src_start (GstBaseSrc *bsrc)
   priv->caps_str.clear ();
   priv->warned.clear ();
   priv->trouble_since = 0;
+  priv->last_probe = 0;
   priv->trouble_warned.clear ();
   priv->messages = 0;
   priv->bytes = 0;
@@ -1141,6 +1153,7 @@ gst_kafka_src_start (GstBaseSrc *bsrc)
       GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
           ("Could not subscribe to Kafka topic '%s'", run.topic.c_str ()),
           ("%s", gstkafka::err_text (err).c_str ()));
+      gst_kafka_src_stop (bsrc);
       return FALSE;
     }
   }
@@ -1418,8 +1431,11 @@ static void
 update_lag (GstKafkaSrc *self, bool now)
 {
   GstKafkaSrcPrivate *priv = self->priv;
-  gint64 t = g_get_monotonic_time ();
 
+  /* Reading the clock for every small message shows in profiles. */
+  if (!now && (++priv->lag_count & 15))
+    return;
+  gint64 t = g_get_monotonic_time ();
   if (!now && t - priv->lag_updated < LAG_INTERVAL_US)
     return;
   priv->lag_updated = t;
@@ -1623,9 +1639,12 @@ all_done (GstKafkaSrc *self)
   GstKafkaSrcPrivate *priv = self->priv;
   const Run &run = priv->run;
 
-  if (run.stop_at == GST_KAFKA_SRC_STOP_AT_NEVER || priv->parts.empty ())
+  if (G_LIKELY (run.stop_at == GST_KAFKA_SRC_STOP_AT_NEVER) ||
+      priv->parts.empty ())
     return false;
-  gint64 now_ms = g_get_real_time () / 1000;
+  gint64 now_ms = run.stop_at == GST_KAFKA_SRC_STOP_AT_TIMESTAMP
+                      ? g_get_real_time () / 1000
+                      : 0;
   for (auto &it : priv->parts) {
     const PartitionState &ps = it.second;
     if (ps.done)
@@ -1706,7 +1725,7 @@ gst_kafka_src_create (GstPushSrc *psrc, GstBuffer **outbuf)
     }
     if (priv->eos || all_done (self))
       return finish (self);
-    GstFlowReturn ret = check_trouble_deadline (self);
+    GstFlowReturn ret = check_trouble (self);
     if (ret != GST_FLOW_OK)
       return ret;
 
