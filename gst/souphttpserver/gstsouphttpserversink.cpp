@@ -74,6 +74,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_soup_http_server_sink_debug);
 #define DEFAULT_MAX_CLIENT_FRAMES 8
 #define DEFAULT_MAX_CLIENT_BYTES 0
 #define DEFAULT_CLOSE_GRACE_MS 2000
+#define LISTEN_BACKLOG 1024
 #define MAX_REMEMBERED_FRAME_BYTES (64 * 1024 * 1024)
 
 enum
@@ -1268,6 +1269,26 @@ resolve_address (GstSoupHttpServerSink *self, GError **error)
       error);
 }
 
+/* libsoup listens with a backlog of 10, too short for a crowd of viewers
+ * connecting at once: their connections would wait for SYN retries. */
+static GSocket *
+make_listener (GInetAddress *inet, gint port, GError **error)
+{
+  g_autoptr (GSocketAddress) address = g_inet_socket_address_new (inet, port);
+  GSocket *socket = g_socket_new (g_inet_address_get_family (inet),
+      G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, error);
+
+  if (!socket)
+    return nullptr;
+  g_socket_set_listen_backlog (socket, LISTEN_BACKLOG);
+  if (!g_socket_bind (socket, address, TRUE, error) ||
+      !g_socket_listen (socket, error)) {
+    g_object_unref (socket);
+    return nullptr;
+  }
+  return socket;
+}
+
 static gint
 listening_port (SoupServer *server)
 {
@@ -1325,13 +1346,14 @@ setup_server (GstSoupHttpServerSink *self)
   SoupServerListenOptions options = cert ? SOUP_SERVER_LISTEN_HTTPS
                                          : (SoupServerListenOptions) 0;
   for (GList *l = addresses; l; l = l->next) {
-    g_autoptr (GSocketAddress)
-        address = g_inet_socket_address_new (G_INET_ADDRESS (l->data), port);
     g_autofree gchar *name = g_inet_address_to_string (
         G_INET_ADDRESS (l->data));
     g_autoptr (GError) listen_error = nullptr;
+    g_autoptr (GSocket)
+        socket = make_listener (G_INET_ADDRESS (l->data), port, &listen_error);
 
-    if (soup_server_listen (priv->server, address, options, &listen_error)) {
+    if (socket && soup_server_listen_socket (priv->server, socket, options,
+                      &listen_error)) {
       port = listening_port (priv->server);
     } else if (l == addresses) {
       priv->start_error_code = GST_RESOURCE_ERROR_OPEN_READ_WRITE;
