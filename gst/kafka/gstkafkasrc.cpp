@@ -11,8 +11,14 @@
  * payload.
  *
  * The payload is not copied: each output buffer wraps librdkafka's message,
- * which is released when the buffer is freed. The buffer's offset is the
- * message's Kafka offset.
+ * which is released when the buffer is freed. Buffers may outlive the
+ * element: the consumer handle is destroyed when the last of them is freed,
+ * and stopping never waits for them. The buffer's offset is the message's
+ * Kafka offset.
+ *
+ * A producer's end-of-stream marker (kafkasink `eos-marker=true`) ends the
+ * stream when nothing follows it in the topic (#GstKafkaSrc:handle-eos-marker);
+ * a marker followed by a later producer run is skipped.
  *
  * With a #GstKafkaSrc:group-id the element joins that consumer group: the
  * group's members share the partitions, and offsets are committed, at least

@@ -498,6 +498,18 @@ GST_START_TEST (test_resume_committed)
         "resumed at %s", got.empty () ? "nothing" : got[0].c_str ());
     unref_all (bufs);
   }
+  {
+    Producer p;
+    p.send (topic, payload (13));
+  }
+  /* An explicit partition resumes from the group's offset too. */
+  {
+    Src s (topic, props + " partition=0");
+    s.play ();
+    std::vector<GstBuffer *> bufs = s.until_eos ();
+    fail_unless (payloads_of (bufs) == expected_payloads (13, 14));
+    unref_all (bufs);
+  }
 }
 GST_END_TEST;
 
