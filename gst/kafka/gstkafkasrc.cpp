@@ -1832,6 +1832,23 @@ gst_kafka_src_is_seekable (GstBaseSrc *)
   return TRUE;
 }
 
+/* Refuses what Kafka cannot do before GstBaseSrc flushes anything. */
+static gboolean
+gst_kafka_src_event (GstBaseSrc *bsrc, GstEvent *event)
+{
+  if (GST_EVENT_TYPE (event) == GST_EVENT_SEEK) {
+    gdouble rate;
+    GstFormat format;
+    gst_event_parse_seek (event, &rate, &format, nullptr, nullptr, nullptr,
+        nullptr, nullptr);
+    if (format != GST_FORMAT_TIME || rate <= 0.0) {
+      GST_DEBUG_OBJECT (bsrc, "only forward TIME seeks are supported");
+      return FALSE;
+    }
+  }
+  return GST_BASE_SRC_CLASS (parent_class)->event (bsrc, event);
+}
+
 static gboolean
 gst_kafka_src_do_seek (GstBaseSrc *bsrc, GstSegment *segment)
 {
@@ -1862,16 +1879,29 @@ gst_kafka_src_do_seek (GstBaseSrc *bsrc, GstSegment *segment)
     list->elems[i].offset = target;
   err = rd_kafka_offsets_for_times (priv->rk, list.get (),
       LIST_OFFSETS_TIMEOUT_MS);
+  /* GstBaseSrc has flushed already: a failure must not stop the stream
+   * (it would go on without a segment), it goes on where it was. */
   if (err) {
     GST_ELEMENT_WARNING (self, RESOURCE, SEEK,
-        ("Could not look up the Kafka offsets of the seek position"),
+        ("Could not look up the Kafka offsets of the seek position: "
+         "playing on from the current position"),
         ("%s", gstkafka::err_text (err).c_str ()));
-    return FALSE;
+    return TRUE;
   }
+  gstkafka::TopicPartitionList seek (
+      rd_kafka_topic_partition_list_new (list->cnt));
   for (int i = 0; i < list->cnt; i++) {
     rd_kafka_topic_partition_t *e = &list->elems[i];
-    if (e->err || e->offset < 0)
+    if (e->err) {
+      GST_WARNING_OBJECT (self, "partition %d: no offset for the seek: %s",
+          e->partition, gstkafka::err_text (e->err).c_str ());
+      continue;
+    }
+    /* No message that late: wait for the next one. */
+    if (e->offset < 0)
       e->offset = RD_KAFKA_OFFSET_END;
+    rd_kafka_topic_partition_list_add (seek.get (), e->topic, e->partition)
+        ->offset = e->offset;
     GST_DEBUG_OBJECT (self,
         "seek %" GST_TIME_FORMAT ": partition %d to %" G_GINT64_FORMAT,
         GST_TIME_ARGS (segment->start), e->partition, e->offset);
@@ -1881,13 +1911,13 @@ gst_kafka_src_do_seek (GstBaseSrc *bsrc, GstSegment *segment)
       it->second.at_eof = false;
     }
   }
-  gstkafka::Error error (rd_kafka_seek_partitions (priv->rk, list.get (),
-      LIST_OFFSETS_TIMEOUT_MS));
-  if (error) {
-    GST_ELEMENT_WARNING (self, RESOURCE, SEEK, ("Kafka seek failed"),
+  gstkafka::Error error (seek->cnt ? rd_kafka_seek_partitions (priv->rk,
+                                         seek.get (), LIST_OFFSETS_TIMEOUT_MS)
+                                   : nullptr);
+  if (error)
+    GST_ELEMENT_WARNING (self, RESOURCE, SEEK,
+        ("Kafka seek failed: playing on from the current position"),
         ("%s", rd_kafka_error_string (error.get ())));
-    return FALSE;
-  }
   priv->eos = false;
   return TRUE;
 }
@@ -2250,6 +2280,7 @@ gst_kafka_src_class_init (GstKafkaSrcClass *klass)
   basesrc_class->query = GST_DEBUG_FUNCPTR (gst_kafka_src_query);
   basesrc_class->is_seekable = GST_DEBUG_FUNCPTR (gst_kafka_src_is_seekable);
   basesrc_class->do_seek = GST_DEBUG_FUNCPTR (gst_kafka_src_do_seek);
+  basesrc_class->event = GST_DEBUG_FUNCPTR (gst_kafka_src_event);
   pushsrc_class->create = GST_DEBUG_FUNCPTR (gst_kafka_src_create);
 
   gst_type_mark_as_plugin_api (GST_TYPE_KAFKA_SRC_START_FROM,
