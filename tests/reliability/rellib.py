@@ -218,7 +218,8 @@ class Bus:
 class Producer:
     """appsrc ! kafkasink: pushes numbered frames b"frame-%08d"."""
 
-    def __init__(self, brokers, topic, config=None, extra="", newline=False):
+    def __init__(self, brokers, topic, config=None, extra="", newline=False,
+                 interval=10 * Gst.MSECOND, pad=0):
         desc = ("appsrc name=src format=time block=true max-buffers=16 "
                 "caps=application/x-numbered-frame ! kafkasink name=sink "
                 "brokers=%s topic=%s sync=false %s" % (brokers, topic, extra))
@@ -229,6 +230,8 @@ class Producer:
         self.src = self.pipeline.get_by_name("src")
         self.sink = self.pipeline.get_by_name("sink")
         self.newline = newline
+        self.interval = interval
+        self.pad = b"\0" * pad
         self.sent = 0
         self.bus = Bus(self.pipeline)
         self.max_queued = 0
@@ -236,9 +239,9 @@ class Producer:
             raise AssertionError("producer did not start: %s" % self.bus.errors)
 
     def push(self, i):
-        buf = Gst.Buffer.new_wrapped(frame(i, self.newline))
-        buf.pts = i * 10 * Gst.MSECOND
-        buf.duration = 10 * Gst.MSECOND
+        buf = Gst.Buffer.new_wrapped(frame(i, self.newline) + self.pad)
+        buf.pts = i * self.interval
+        buf.duration = self.interval
         ret = self.src.emit("push-buffer", buf)
         if ret != Gst.FlowReturn.OK:
             raise AssertionError("push-buffer returned %s: %s" % (ret, self.bus.errors))
