@@ -5,16 +5,17 @@
  *
  *   KAFKA_BROKERS=host:port kafkasink-bench [--rounds N] [--mbytes M]
  *       [--sizes 1024,102400,1048576] [--config key=value,...]
- *       [--only raw|raw+hdrs|kafkasink]
+ *       [--only raw|raw+hdrs|kafkasink] [--json FILE]
  *
  * Three producers per size: "raw" (librdkafka's own producer idiom, payload
  * only), "raw+hdrs" (the same with the gst.* headers kafkasink writes, which
  * tells the cost of the message format from the cost of the element) and
  * "kafkasink" (appsrc ! kafkasink). Each round runs each once, in rotating
- * order, to a fresh topic deleted afterwards; the best round counts. Prints
+ * order, to a fresh topic deleted afterwards; the median round counts (by
+ * throughput). Prints
  * messages/s, MB/s, CPU seconds per GB (user + system time of this process,
  * librdkafka's threads included) and the ratios. M megabytes of payload per
- * run. */
+ * run. --json FILE also writes the figures as JSON for tests/bench/run. */
 
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -28,6 +29,7 @@
 #include "gstkafkacommon.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -47,6 +49,7 @@ struct Settings
   std::string only;
   /* Extra librdkafka settings, applied to both producers. */
   std::vector<std::pair<std::string, std::string>> config;
+  const char *json = nullptr;
 };
 
 /* kafkasink's defaults (see gstkafkasink.cpp), which the raw producer must
@@ -357,6 +360,54 @@ run_sink (const Settings &s, size_t size, const std::vector<char> &payload)
   return r;
 }
 
+/* The round of median throughput. */
+Result
+median (std::vector<Result> v)
+{
+  std::sort (v.begin (), v.end (), [] (const Result &a, const Result &b) {
+    return a.mb_per_s () < b.mb_per_s ();
+  });
+  return v[v.size () / 2];
+}
+
+std::string
+size_name (size_t size)
+{
+  if (size >= 1024 * 1024 && size % (1024 * 1024) == 0)
+    return std::to_string (size / (1024 * 1024)) + " MB";
+  if (size >= 1024 && size % 1024 == 0)
+    return std::to_string (size / 1024) + " KB";
+  return std::to_string (size) + " B";
+}
+
+/* One size's figures: kafkasink against raw (the goal), against raw+hdrs
+ * (the element's own cost), and CPU per GB. */
+void
+json_size (FILE *f, size_t size, const Result *r, const bool *wanted)
+{
+  static bool first = true;
+  std::string sz = size_name (size);
+  auto figure = [&] (const char *name, double value, double baseline,
+                    const char *baseline_name, const char *unit) {
+    fprintf (f,
+        "%s\n {\"name\": \"%s %s\", \"value\": %.4g, \"baseline\": %.4g, "
+        "\"baseline_name\": \"%s\", \"unit\": \"%s\", \"size\": %zu}",
+        first ? "" : ",", name, sz.c_str (), value, baseline, baseline_name,
+        unit, size);
+    first = false;
+  };
+  if (wanted[2] && wanted[0])
+    figure ("produce MB/s", r[2].mb_per_s (), r[0].mb_per_s (), "raw", "MB/s");
+  if (wanted[2] && wanted[1])
+    figure ("produce MB/s vs raw+hdrs", r[2].mb_per_s (), r[1].mb_per_s (),
+        "raw+hdrs", "MB/s");
+  if (wanted[1] && wanted[0])
+    figure ("raw+hdrs MB/s", r[1].mb_per_s (), r[0].mb_per_s (), "raw", "MB/s");
+  if (wanted[2] && wanted[0])
+    figure ("produce CPU s/GB", r[2].cpu_per_gb (), r[0].cpu_per_gb (), "raw",
+        "s/GB");
+}
+
 Settings
 parse_args (int argc, char **argv)
 {
@@ -383,6 +434,9 @@ parse_args (int argc, char **argv)
         die ("--only", "expected raw, raw+hdrs or kafkasink");
       s.only = v;
       i++;
+    } else if (a == "--json" && v) {
+      s.json = v;
+      i++;
     } else if (a == "--config" && v) {
       g_auto (GStrv) parts = g_strsplit (v, ",", -1);
       for (guint j = 0; parts[j]; j++) {
@@ -397,7 +451,7 @@ parse_args (int argc, char **argv)
       fprintf (stderr,
           "usage: KAFKA_BROKERS=host:port %s [--rounds N] [--mbytes M] "
           "[--sizes B,B,...] [--config key=value,...] [--only "
-          "raw|raw+hdrs|kafkasink]\n",
+          "raw|raw+hdrs|kafkasink] [--json FILE]\n",
           argv[0]);
       exit (2);
     }
@@ -424,16 +478,27 @@ main (int argc, char **argv)
           "message.max.bytes=16777216");
   for (auto &kv : s.config)
     printf (" %s=%s", kv.first.c_str (), kv.second.c_str ());
-  printf ("; best of %d rounds\n\n", s.rounds);
+  printf ("; median of %d rounds\n\n", s.rounds);
   printf ("%9s %-10s %9s %12s %10s %12s\n", "size", "producer", "messages",
       "msgs/s", "MB/s", "CPU s/GB");
 
   bool goal_met = true, compared = false;
+  FILE *json = nullptr;
+  if (s.json) {
+    json = fopen (s.json, "w");
+    if (!json)
+      die (s.json, g_strerror (errno));
+    fprintf (json,
+        "{\"benchmark\": \"kafkasink\", \"rounds\": %d, "
+        "\"mbytes\": %g, \"results\": [",
+        s.rounds, s.mbytes);
+  }
   for (size_t size : s.sizes) {
     std::vector<char> payload (size);
     for (size_t i = 0; i < size; i++)
       payload[i] = char (i * 131 + 7);
     /* raw, raw with kafkasink's headers, kafkasink */
+    std::vector<Result> all[3];
     Result best[3];
     const char *names[3] = {"raw", "raw+hdrs", "kafkasink"};
     bool wanted[3] = {s.only.empty () || s.only == "raw",
@@ -447,10 +512,12 @@ main (int argc, char **argv)
           continue;
         Result r = which == 2 ? run_sink (s, size, payload)
                               : run_raw (s, size, payload, which == 1);
-        if (r.mb_per_s () > best[which].mb_per_s () || best[which].bytes == 0)
-          best[which] = r;
+        all[which].push_back (r);
       }
     }
+    for (int k = 0; k < 3; k++)
+      if (!all[k].empty ())
+        best[k] = median (all[k]);
     for (int k = 0; k < 3; k++)
       if (wanted[k])
         printf ("%9zu %-10s %9zu %12.0f %10.1f %12.2f\n", size, names[k],
@@ -466,7 +533,13 @@ main (int argc, char **argv)
           best[2].mb_per_s () / best[1].mb_per_s (),
           best[2].cpu_per_gb () / best[1].cpu_per_gb ());
     }
+    if (json)
+      json_size (json, size, best, wanted);
     fflush (stdout);
+  }
+  if (json) {
+    fprintf (json, "\n]}\n");
+    fclose (json);
   }
   if (compared)
     printf ("goal (kafkasink >= 0.95x raw throughput): %s\n",

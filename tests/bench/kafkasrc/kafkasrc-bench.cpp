@@ -49,6 +49,8 @@ struct Settings
   std::string only;
   /* Extra librdkafka settings, applied to every consumer. */
   std::vector<std::pair<std::string, std::string>> config;
+  /* --json FILE: medians of the rounds, for tests/bench/run. */
+  const char *json = nullptr;
 };
 
 /* kafkasrc's defaults without a group-id (see gstkafkasrc.cpp), which the
@@ -369,6 +371,9 @@ parse_args (int argc, char **argv)
         die ("--only", "expected raw, raw+hdrs or kafkasrc");
       s.only = v;
       i++;
+    } else if (a == "--json" && v) {
+      s.json = v;
+      i++;
     } else if (a == "--config" && v) {
       g_auto (GStrv) parts = g_strsplit (v, ",", -1);
       for (guint j = 0; parts[j]; j++) {
@@ -393,6 +398,49 @@ parse_args (int argc, char **argv)
 
 } // namespace
 
+/* The round of median throughput. */
+Result
+median_round (std::vector<Result> v)
+{
+  std::sort (v.begin (), v.end (), [] (const Result &a, const Result &b) {
+    return a.mb_per_s () < b.mb_per_s ();
+  });
+  return v[v.size () / 2];
+}
+
+/* One size's figures as JSON: kafkasrc against raw (the goal), against
+ * raw+hdrs, CPU per GB, and the time to the first message. */
+void
+json_size (FILE *f, size_t size, const std::vector<Result> *all,
+    const bool *wanted)
+{
+  static bool first = true;
+  if (!wanted[0] || !wanted[2] || all[0].empty () || all[2].empty ())
+    return;
+  Result raw = median_round (all[0]), src = median_round (all[2]);
+  std::string sz = size >= 1024 * 1024 && size % (1024 * 1024) == 0
+                       ? std::to_string (size / (1024 * 1024)) + " MB"
+                   : size >= 1024 && size % 1024 == 0
+                       ? std::to_string (size / 1024) + " KB"
+                       : std::to_string (size) + " B";
+  auto figure = [&] (const char *name, double value, double baseline,
+                    const char *baseline_name, const char *unit) {
+    fprintf (f,
+        "%s\n {\"name\": \"%s %s\", \"value\": %.4g, \"baseline\": %.4g, "
+        "\"baseline_name\": \"%s\", \"unit\": \"%s\", \"size\": %zu}",
+        first ? "" : ",", name, sz.c_str (), value, baseline, baseline_name,
+        unit, size);
+    first = false;
+  };
+  figure ("consume MB/s", src.mb_per_s (), raw.mb_per_s (), "raw", "MB/s");
+  if (wanted[1] && !all[1].empty ())
+    figure ("consume MB/s vs raw+hdrs", src.mb_per_s (),
+        median_round (all[1]).mb_per_s (), "raw+hdrs", "MB/s");
+  figure ("consume CPU s/GB", src.cpu_per_gb (), raw.cpu_per_gb (), "raw",
+      "s/GB");
+  figure ("consume startup s", src.startup, raw.startup, "raw", "s");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -416,11 +464,18 @@ main (int argc, char **argv)
   fflush (stdout);
 
   bool goal_met = true;
+  FILE *json = s.json ? fopen (s.json, "w") : nullptr;
+  if (json)
+    fprintf (json,
+        "{\"benchmark\": \"kafkasrc\", \"rounds\": %d, "
+        "\"mbytes\": %g, \"results\": [",
+        s.rounds, s.mbytes);
   for (size_t size : s.sizes) {
     size_t n = std::max<size_t> (10, size_t (s.mbytes * 1024 * 1024 / size));
     std::string topic = fill_topic (s, size, n);
     /* raw, raw decoding kafkasink's headers, kafkasrc */
     Result best[3];
+    std::vector<Result> all[3];
     const char *names[3] = {"raw", "raw+hdrs", "kafkasrc"};
     bool wanted[3] = {s.only.empty () || s.only == "raw",
         s.only.empty () || s.only == "raw+hdrs",
@@ -433,6 +488,7 @@ main (int argc, char **argv)
           continue;
         Result r = which == 2 ? run_src (s, topic, n)
                               : run_raw (s, topic, n, which == 1);
+        all[which].push_back (r);
         if (r.mb_per_s () > best[which].mb_per_s () || best[which].bytes == 0)
           best[which] = r;
       }
@@ -454,7 +510,13 @@ main (int argc, char **argv)
             best[2].cpu_per_gb () / best[1].cpu_per_gb ());
       printf ("\n\n");
     }
+    if (json)
+      json_size (json, size, all, wanted);
     fflush (stdout);
+  }
+  if (json) {
+    fprintf (json, "\n]}\n");
+    fclose (json);
   }
   printf ("goal (kafkasrc >= 0.95x raw throughput): %s\n",
       goal_met ? "met" : "missed");

@@ -106,11 +106,22 @@ run_raw (const Options &o)
   rd_kafka_flush (producer, 10000);
   rd_kafka_assign (consumer, tp);
   rd_kafka_topic_partition_list_destroy (tp);
+  /* Measure from the first fetch on, as the pipeline does (its viewer
+   * joins first): wait until the warm-up message arrives. */
+  gint64 warm_deadline = now_us () + 30 * G_USEC_PER_SEC;
+  for (bool warm = false; !warm && now_us () < warm_deadline;) {
+    rd_kafka_message_t *m = rd_kafka_consumer_poll (consumer, 100);
+    if (m) {
+      warm = !m->err && m->len == 6;
+      rd_kafka_message_destroy (m);
+    }
+    rd_kafka_poll (producer, 0);
+  }
 
   std::vector<char> payload (o.size, 'x');
   std::vector<gint64> sent (o.frames, 0);
   std::vector<double> lat;
-  std::atomic<bool> done {false};
+  std::atomic<bool> done{false};
 
   std::thread reader ([&] {
     while (!done) {
@@ -177,8 +188,7 @@ http_reader (int port, int frames, std::vector<gint64> *sent,
   }
   GOutputStream *out = g_io_stream_get_output_stream (G_IO_STREAM (conn));
   const char *req = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
-  g_output_stream_write_all (out, req, strlen (req), nullptr, nullptr,
-      nullptr);
+  g_output_stream_write_all (out, req, strlen (req), nullptr, nullptr, nullptr);
   g_autoptr (GDataInputStream) in = g_data_input_stream_new (
       g_io_stream_get_input_stream (G_IO_STREAM (conn)));
   g_data_input_stream_set_newline_type (in, G_DATA_STREAM_NEWLINE_TYPE_CR_LF);
@@ -199,14 +209,14 @@ http_reader (int port, int frames, std::vector<gint64> *sent,
     gsize clen = 0;
     bool in_headers = false;
     for (;;) {
-      g_autofree gchar *line = g_data_input_stream_read_line (in, &len,
-          nullptr, nullptr);
+      g_autofree gchar *line = g_data_input_stream_read_line (in, &len, nullptr,
+          nullptr);
       if (!line)
         return;
       if (g_str_has_prefix (line, "--"))
         in_headers = true;
-      else if (in_headers && g_ascii_strncasecmp (line, "content-length:",
-                   15) == 0)
+      else if (in_headers &&
+               g_ascii_strncasecmp (line, "content-length:", 15) == 0)
         clen = g_ascii_strtoull (line + 15, nullptr, 10);
       else if (in_headers && len == 0 && clen)
         break;
@@ -273,8 +283,8 @@ run_pipeline (const Options &o)
 
   std::vector<gint64> sent (o.frames, 0);
   std::vector<double> lat;
-  std::atomic<bool> done {false};
-  std::atomic<int> received {0};
+  std::atomic<bool> done{false};
+  std::atomic<int> received{0};
   std::thread reader (http_reader, port, o.frames, &sent, &lat, &done,
       &received);
   /* Let the consumer join before the first measured frame. */
@@ -359,8 +369,7 @@ main (int argc, char **argv)
           "\"unit\": \"ms\", \"goal\": \"within 2 ms of raw\"},\n"
           " {\"name\": \"latency max\", \"value\": %.3f, \"baseline\": %.3f, "
           "\"unit\": \"ms\"}]}\n",
-          o.fps, o.size, g.p50, r.p50, gst.size (), g.p99, r.p99, g.max,
-          r.max);
+          o.fps, o.size, g.p50, r.p50, gst.size (), g.p99, r.p99, g.max, r.max);
       fclose (f);
     }
   }
