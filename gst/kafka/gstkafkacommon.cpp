@@ -191,10 +191,8 @@ conf_new (GstElement *element, GstDebugCategory *cat,
 void
 put_be64 (guint8 *out, guint64 v)
 {
-  for (int i = 7; i >= 0; i--) {
-    out[i] = v & 0xff;
-    v >>= 8;
-  }
+  v = GUINT64_TO_BE (v);
+  memcpy (out, &v, sizeof (v));
 }
 
 guint64
@@ -206,38 +204,46 @@ get_be64 (const guint8 *in)
   return v;
 }
 
+/* Header names are literals: their length is known here, which spares
+ * librdkafka a strlen() per header and per message. */
+#define NAME(literal) literal, ssize_t (sizeof (literal) - 1)
+
 static void
-add_u64 (rd_kafka_headers_t *hdrs, const char *name, guint64 v)
+add_u64 (rd_kafka_headers_t *hdrs, const char *name, ssize_t name_len,
+    guint64 v)
 {
   guint8 buf[8];
   put_be64 (buf, v);
-  rd_kafka_header_add (hdrs, name, -1, buf, sizeof (buf));
+  rd_kafka_header_add (hdrs, name, name_len, buf, sizeof (buf));
 }
 
 void
 headers_write (rd_kafka_headers_t *hdrs, const FrameInfo &info)
 {
   if (info.caps)
-    rd_kafka_header_add (hdrs, GST_KAFKA_HEADER_CAPS, -1, info.caps,
+    rd_kafka_header_add (hdrs, NAME (GST_KAFKA_HEADER_CAPS), info.caps,
         info.caps_len ? info.caps_len : strlen (info.caps));
   if (GST_CLOCK_TIME_IS_VALID (info.pts))
-    add_u64 (hdrs, GST_KAFKA_HEADER_PTS, info.pts);
+    add_u64 (hdrs, NAME (GST_KAFKA_HEADER_PTS), info.pts);
   if (GST_CLOCK_TIME_IS_VALID (info.dts))
-    add_u64 (hdrs, GST_KAFKA_HEADER_DTS, info.dts);
+    add_u64 (hdrs, NAME (GST_KAFKA_HEADER_DTS), info.dts);
   if (GST_CLOCK_TIME_IS_VALID (info.duration))
-    add_u64 (hdrs, GST_KAFKA_HEADER_DURATION, info.duration);
+    add_u64 (hdrs, NAME (GST_KAFKA_HEADER_DURATION), info.duration);
   if (info.has_flags) {
     guint8 buf[4] = {guint8 (info.flags >> 24), guint8 (info.flags >> 16),
         guint8 (info.flags >> 8), guint8 (info.flags)};
-    rd_kafka_header_add (hdrs, GST_KAFKA_HEADER_FLAGS, -1, buf, sizeof (buf));
+    rd_kafka_header_add (hdrs, NAME (GST_KAFKA_HEADER_FLAGS), buf,
+        sizeof (buf));
   }
   if (info.has_session)
-    add_u64 (hdrs, GST_KAFKA_HEADER_SESSION, info.session);
+    add_u64 (hdrs, NAME (GST_KAFKA_HEADER_SESSION), info.session);
   if (info.has_seq)
-    add_u64 (hdrs, GST_KAFKA_HEADER_SEQ, info.seq);
+    add_u64 (hdrs, NAME (GST_KAFKA_HEADER_SEQ), info.seq);
   if (info.eos)
-    rd_kafka_header_add (hdrs, GST_KAFKA_HEADER_EOS, -1, "", 0);
+    rd_kafka_header_add (hdrs, NAME (GST_KAFKA_HEADER_EOS), "", 0);
 }
+
+#undef NAME
 
 static bool
 parse_u64 (const char *name, const void *value, size_t size, guint64 &out,

@@ -194,11 +194,84 @@ struct SinkMessage
 
   ~SinkMessage ()
   {
+    release ();
+  }
+
+  /* Gives the buffer back and makes this ready for the next one. */
+  void release ()
+  {
     if (buffer) {
       gst_buffer_unmap (buffer, &map);
       gst_buffer_unref (buffer);
+      buffer = nullptr;
     }
+    map = GST_MAP_INFO_INIT;
+    size = 0;
+    produced_at = 0;
+    eos_marker = false;
   }
+};
+
+/* Recycles SinkMessages, so that neither thread allocates per message: the
+ * streaming thread takes them, the delivery thread gives them back a batch
+ * at a time. Keeps at most MAX_SPARE spare ones. */
+class MessagePool
+{
+public:
+  ~MessagePool ()
+  {
+    for (SinkMessage *m : spare_)
+      delete m;
+    for (SinkMessage *m : returned_)
+      delete m;
+  }
+
+  /* Streaming thread. */
+  SinkMessage *take ()
+  {
+    if (spare_.empty ()) {
+      std::lock_guard<std::mutex> lk (lock_);
+      spare_.swap (returned_);
+    }
+    if (spare_.empty ())
+      return new SinkMessage ();
+    SinkMessage *m = spare_.back ();
+    spare_.pop_back ();
+    return m;
+  }
+
+  /* Streaming thread: a message that never reached librdkafka. */
+  void give (SinkMessage *m)
+  {
+    m->release ();
+    if (spare_.size () < MAX_SPARE)
+      spare_.push_back (m);
+    else
+      delete m;
+  }
+
+  /* Delivery thread: released messages; empties @done. */
+  void give_back (std::vector<SinkMessage *> &done)
+  {
+    {
+      std::lock_guard<std::mutex> lk (lock_);
+      while (!done.empty () && returned_.size () < MAX_SPARE) {
+        returned_.push_back (done.back ());
+        done.pop_back ();
+      }
+    }
+    for (SinkMessage *m : done)
+      delete m;
+    done.clear ();
+  }
+
+private:
+  static constexpr size_t MAX_SPARE = 8192;
+  std::mutex lock_;
+  /* The streaming thread's own. */
+  std::vector<SinkMessage *> spare_;
+  /* Given back by the delivery thread, under lock_. */
+  std::vector<SinkMessage *> returned_;
 };
 
 struct GstKafkaSinkPrivate
@@ -212,6 +285,10 @@ struct GstKafkaSinkPrivate
 
   Session session;
   Stats stats;
+  MessagePool pool;
+  /* Delivered messages of one event: the delivery thread's (and stop()'s,
+   * once the thread is joined). */
+  std::vector<SinkMessage *> delivered;
   gstkafka::Handle producer;
   rd_kafka_topic_t *rkt = nullptr;
   gstkafka::Queue queue;
@@ -518,7 +595,7 @@ handle_delivery_event (GstKafkaSink *self, rd_kafka_event_t *ev)
 {
   GstKafkaSinkPrivate *priv = self->priv;
   const rd_kafka_message_t *batch[256];
-  std::vector<SinkMessage *> done;
+  std::vector<SinkMessage *> &done = priv->delivered;
   const rd_kafka_message_t *error_msg = nullptr;
   SinkMessage *error_ctx = nullptr;
   gint64 now = g_get_monotonic_time ();
@@ -550,7 +627,8 @@ handle_delivery_event (GstKafkaSink *self, rd_kafka_event_t *ev)
 
   /* Buffers go back to their pool outside of any lock. */
   for (SinkMessage *msg : done)
-    delete msg;
+    msg->release ();
+  priv->pool.give_back (done);
 }
 
 static void
@@ -1026,7 +1104,7 @@ produce (GstKafkaSink *self, SinkMessage *msg, rd_kafka_headers_t *hdrs,
       std::lock_guard<std::mutex> lk (priv->lock);
       if (priv->failed) {
         rd_kafka_headers_destroy (hdrs);
-        delete msg;
+        priv->pool.give (msg);
         return GST_FLOW_ERROR;
       }
       generation = priv->delivery_generation;
@@ -1068,7 +1146,7 @@ produce (GstKafkaSink *self, SinkMessage *msg, rd_kafka_headers_t *hdrs,
               ("raise queue.buffering.max.messages / "
                "queue.buffering.max.kbytes, or check the broker"));
         rd_kafka_headers_destroy (hdrs);
-        delete msg;
+        priv->pool.give (msg);
         return GST_FLOW_OK;
       }
       GST_LOG_OBJECT (self, "producer queue full, waiting");
@@ -1086,7 +1164,7 @@ produce (GstKafkaSink *self, SinkMessage *msg, rd_kafka_headers_t *hdrs,
       if (ret != GST_FLOW_OK) {
         GST_DEBUG_OBJECT (self, "interrupted while waiting for room");
         rd_kafka_headers_destroy (hdrs);
-        delete msg;
+        priv->pool.give (msg);
         return ret;
       }
       continue;
@@ -1125,7 +1203,7 @@ produce (GstKafkaSink *self, SinkMessage *msg, rd_kafka_headers_t *hdrs,
               rd_kafka_err2str (err)),
           ("%s", gstkafka::err_text (err).c_str ()));
     }
-    delete msg;
+    priv->pool.give (msg);
     return GST_FLOW_ERROR;
   }
 }
@@ -1136,9 +1214,9 @@ gst_kafka_sink_render (GstBaseSink *bsink, GstBuffer *buf)
   GstKafkaSink *self = GST_KAFKA_SINK (bsink);
   GstKafkaSinkPrivate *priv = self->priv;
 
-  auto msg = new SinkMessage ();
+  SinkMessage *msg = priv->pool.take ();
   if (!gst_buffer_map (buf, &msg->map, GST_MAP_READ)) {
-    delete msg;
+    priv->pool.give (msg);
     GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
         ("Could not map a buffer for reading"), (nullptr));
     return GST_FLOW_ERROR;
@@ -1185,7 +1263,7 @@ static GstFlowReturn
 produce_eos_marker (GstKafkaSink *self)
 {
   GstKafkaSinkPrivate *priv = self->priv;
-  auto msg = new SinkMessage ();
+  SinkMessage *msg = priv->pool.take ();
   msg->eos_marker = true;
   msg->produced_at = g_get_monotonic_time ();
 
