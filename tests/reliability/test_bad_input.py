@@ -179,7 +179,7 @@ class BadInput(ReliabilityTest):
         proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            out, _ = proc.communicate(timeout=90)
+            out, _ = proc.communicate(timeout=45)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, 9)
             out, _ = proc.communicate()
