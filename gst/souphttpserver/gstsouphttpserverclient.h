@@ -91,6 +91,13 @@ public:
     return queue_.empty ();
   }
 
+  /* Whether another frame fits without skipping one. */
+  bool has_room (guint max_frames, guint64 max_bytes) const
+  {
+    return (max_frames == 0 || queued_frames_ < max_frames) &&
+           (max_bytes == 0 || queued_bytes_ < max_bytes);
+  }
+
   GstStructure *make_stats (gint64 now) const;
 
   const guint64 id;

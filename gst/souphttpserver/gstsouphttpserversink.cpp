@@ -152,6 +152,8 @@ struct GstSoupHttpServerSinkPrivate
   std::mutex lock;
   std::condition_variable cond;
   bool flushing = false;
+  /* render() waits for a client queue to have room. */
+  bool waiting_for_room = false;
   bool eos = false;
   bool shutting_down = false;
 
@@ -324,14 +326,19 @@ gst_soup_http_server_sink_class_init (GstSoupHttpServerSinkClass *klass)
    *
    * When TRUE, the sink holds the stream while no client is connected, so
    * a source such as kafkasrc stops consuming and the next client resumes
-   * where the last one left off. When FALSE the stream keeps flowing and is
-   * dropped while nobody watches.
+   * where the last one left off. It also holds it while every client's
+   * queue is full: the stream then goes at the pace of the fastest client,
+   * so a backlog read from Kafka reaches a lone viewer whole, while slower
+   * clients still skip frames. When FALSE the stream keeps flowing, is
+   * dropped while nobody watches, and every client that falls behind skips
+   * frames.
    *
    * Since: 0.1
    */
   g_object_class_install_property (gobject_class, PROP_WAIT_FOR_CLIENTS,
       g_param_spec_boolean ("wait-for-clients", "Wait for clients",
-          "Block the stream while no client is connected",
+          "Block the stream while no client is connected or every client's "
+          "queue is full",
           DEFAULT_WAIT_FOR_CLIENTS, ready_flags));
 
   /**
@@ -874,7 +881,11 @@ service_client_locked (GstSoupHttpServerSink *self,
   if (client.write_source)
     return true;
 
-  switch (client.write (now, &error)) {
+  GstSoupHttpServerWriteResult result = client.write (now, &error);
+  /* A render waiting for a client to catch up may go on now. */
+  if (self->priv->waiting_for_room)
+    self->priv->cond.notify_all ();
+  switch (result) {
   case GstSoupHttpServerWriteResult::DRAINED:
     if (client.close_when_drained) {
       *reason = "end of stream";
@@ -941,6 +952,9 @@ client_writable (GObject *, gpointer user_data)
         break;
       }
     }
+    /* A render waiting for a client to catch up may go on now. */
+    if (self->priv->waiting_for_room)
+      self->priv->cond.notify_all ();
     /* Removing destroys this source and frees data, after which neither
      * is touched. */
     if (reason)
@@ -1882,6 +1896,20 @@ add_header_buffer_locked (GstSoupHttpServerSink *self, GstBuffer *buffer)
   return GST_FLOW_OK;
 }
 
+/* Whether a client could take another frame without skipping one. */
+static bool
+client_has_room_locked (GstSoupHttpServerSinkPrivate *priv)
+{
+  for (const ClientPtr &client : priv->clients) {
+    if (client->close_reason)
+      continue;
+    if (!client->started || client->has_room (priv->run.max_client_frames,
+                                priv->run.max_client_bytes))
+      return true;
+  }
+  return false;
+}
+
 static GstFlowReturn
 gst_soup_http_server_sink_render (GstBaseSink *sink, GstBuffer *buffer)
 {
@@ -1905,7 +1933,7 @@ gst_soup_http_server_sink_render (GstBaseSink *sink, GstBuffer *buffer)
     return GST_FLOW_ERROR;
   }
 
-  while (priv->run.wait_for_clients && priv->clients.empty ()) {
+  while (priv->run.wait_for_clients && !client_has_room_locked (priv)) {
     if (priv->flushing) {
       /* Unlocked for a state change: hold the buffer until PLAYING again,
        * or give up if this is a flush. */
@@ -1916,8 +1944,12 @@ gst_soup_http_server_sink_render (GstBaseSink *sink, GstBuffer *buffer)
       guard.lock ();
       continue;
     }
-    GST_DEBUG_OBJECT (self, "waiting for a client");
+    GST_DEBUG_OBJECT (self, priv->clients.empty ()
+                                ? "waiting for a client"
+                                : "waiting for a client to catch up");
+    priv->waiting_for_room = true;
     priv->cond.wait (guard);
+    priv->waiting_for_room = false;
   }
 
   remember_frame_locked (priv, items);

@@ -56,17 +56,29 @@ class Frames:
         self.dir = directory or tempfile.mkdtemp(prefix="gst-kafka-frames-")
         self.n = n
         self.pattern = os.path.join(self.dir, "%05d.png")
-        # smpte scrolling one step per frame: every frame differs.
-        run(["gst-launch-1.0", "-q", "videotestsrc", "num-buffers=%d" % n, "pattern=smpte",
-             "horizontal-speed=2", "!",
-             "video/x-raw,width=%d,height=%d,framerate=30/1" % (width, height), "!",
-             "pngenc", "compression-level=1", "!", "multifilesink", "location=" + self.pattern])
+        # smpte scrolling one step per frame: every frame differs, and
+        # pngenc is deterministic, so a pipeline that encodes the same
+        # frames again (producer()) produces these very bytes.
+        self.video = ["videotestsrc", "num-buffers=%d" % n, "pattern=smpte",
+                      "horizontal-speed=2", "!",
+                      "video/x-raw,width=%d,height=%d,framerate=30/1" % (width, height), "!",
+                      "pngenc", "compression-level=1"]
+        run(["gst-launch-1.0", "-q"] + self.video + ["!", "multifilesink",
+                                                     "location=" + self.pattern])
         self.data = []
         for i in range(n):
             with open(self.pattern % i, "rb") as f:
                 self.data.append(f.read())
         self.index = {hashlib.sha1(d).hexdigest(): i for i, d in enumerate(self.data)}
         assert len(self.index) == n, "test frames are not distinct"
+
+    def producer(self, live=False):
+        """gst-launch words of a source of the frames as a video: timestamped
+        at 30 fps, paced in real time when @live."""
+        words = list(self.video)
+        if live:
+            words.insert(1, "is-live=true")
+        return words
 
     def which(self, payload):
         return self.index.get(hashlib.sha1(payload).hexdigest())
@@ -94,11 +106,15 @@ def run(cmd, timeout=120, **kw):
 class Launch:
     """A gst-launch-1.0 pipeline in the background, as a user starts one."""
 
-    def __init__(self, *words, name="pipeline"):
+    def __init__(self, *words, name="pipeline", eos=True):
+        """With @eos, Ctrl-C sends end-of-stream first (gst-launch-1.0 -e);
+        without, it stops the pipeline at once, as a viewer is stopped (a
+        viewer waiting for a browser holds its stream, so an end-of-stream
+        could not reach its end)."""
         self.name = name
         self.words = list(words)
         self.log = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(["gst-launch-1.0", "-e"] + self.words,
+        self.proc = subprocess.Popen(["gst-launch-1.0"] + (["-e"] if eos else []) + self.words,
                                      stdout=self.log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
 
@@ -120,7 +136,8 @@ class Launch:
         return self.proc.poll() is None
 
     def interrupt(self, timeout=60):
-        """Ctrl-C: gst-launch sends EOS (-e) and exits cleanly."""
+        """Ctrl-C: gst-launch stops the pipeline (after an EOS with -e) and
+        exits cleanly."""
         if self.alive():
             self.proc.send_signal(signal.SIGINT)
         try:
@@ -135,43 +152,57 @@ class Launch:
             self.proc.wait()
 
 
-def produce_frames(topic, frames, start=0, stop=None, extra=()):
-    """Produces frames start..stop with kafkasink and waits for delivery."""
-    Launch(*frames.source(start, stop), "!", "kafkasink", "brokers=" + brokers(),
+def produce_frames(topic, frames, extra=()):
+    """Produces the frames, timestamped as a 30 fps video, as fast as
+    kafkasink goes, and waits for their delivery."""
+    Launch(*frames.producer(), "!", "kafkasink", "brokers=" + brokers(),
            "topic=" + topic, "sync=false", *extra, name="producer").wait()
 
 
 def viewer(topic, group, port, extra_src=(), extra_sink=()):
     return Launch("kafkasrc", "brokers=" + brokers(), "topic=" + topic, "group-id=" + group,
                   *extra_src, "!", "multipartmux", "boundary=frame", "!",
-                  "souphttpserversink", "port=%d" % port, *extra_sink, name="viewer")
+                  "souphttpserversink", "port=%d" % port, *extra_sink, name="viewer",
+                  eos=False)
 
 
 class MultipartClient:
     """Reads a multipart/x-mixed-replace stream part by part, as a browser."""
 
     def __init__(self, port, path="/", timeout=60, connect_timeout=60):
+        """Connects and sends the request; the response is read when first
+        needed (a server may answer only once it knows what it serves)."""
         deadline = time.monotonic() + connect_timeout
         while True:
             try:
                 self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
                 self.conn.request("GET", path)
-                self.resp = self.conn.getresponse()
+                # http.client forgets the socket once the response owns it.
+                self.sock = self.conn.sock
                 break
             except (ConnectionRefusedError, ConnectionResetError, socket.timeout):
                 self.conn.close()
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        self.status = self.resp.status
+        self._resp = None
         self.at_boundary = False
-        ctype = self.resp.getheader("Content-Type", "")
-        self.content_type = ctype
-        self.boundary = None
-        for param in ctype.split(";")[1:]:
-            k, _, v = param.strip().partition("=")
-            if k == "boundary":
-                self.boundary = v.strip('"').encode()
+
+    @property
+    def resp(self):
+        if self._resp is None:
+            self._resp = self.conn.getresponse()
+            self.content_type = self._resp.getheader("Content-Type", "")
+            self.boundary = None
+            for param in self.content_type.split(";")[1:]:
+                k, _, v = param.strip().partition("=")
+                if k == "boundary":
+                    self.boundary = v.strip('"').encode()
+        return self._resp
+
+    @property
+    def status(self):
+        return self.resp.status
 
     def _line(self):
         line = self.resp.readline(65537)
@@ -219,10 +250,14 @@ class MultipartClient:
         return [self.part() for _ in range(n)]
 
     def close(self):
+        """Closes the connection as a browser closing the tab does."""
         try:
-            self.conn.sock and self.conn.sock.shutdown(socket.SHUT_RDWR)
+            self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+        if self._resp is not None:
+            self._resp.close()
+        self.sock.close()
         self.conn.close()
 
 

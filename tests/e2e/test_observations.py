@@ -71,7 +71,10 @@ class Observations(E2ETest):
         second = self.read_indices(b, 10)
         b.close()
         self.assert_sequential(second)
-        self.assertGreaterEqual(second[0], first[-1], "the reloaded page went back")
+        # The reloaded page starts on the latest complete frame the viewer
+        # holds: the one the first page showed last, or the one before it
+        # when the next frame was being received.
+        self.assertGreaterEqual(second[0], first[-1] - 1, "the reloaded page went back")
         self.assertLessEqual(second[0], first[-1] + 5, "the reload skipped ahead")
 
     def test_2_reopened_viewer_resumes(self):
@@ -86,7 +89,7 @@ class Observations(E2ETest):
         b = MultipartClient(port)
         later = self.read_indices(b, 5)
         b.close()
-        self.assertGreaterEqual(later[0], seen[-1])
+        self.assertGreaterEqual(later[0], seen[-1] - 1)
         self.assertLessEqual(later[0], seen[-1] + 5)
         # The viewer process itself restarts with the same group: committed
         # offsets bring it back near where it was (at-least-once: a frame or
