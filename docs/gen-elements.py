@@ -42,7 +42,7 @@ def render():
     parts = ["# Element reference\n",
              "Generated from `gst-inspect-1.0` by `docs/gen-elements.py`; the `unit` test",
              "suite fails when this file and the built elements disagree. Regenerate with",
-             "`ninja -C build docs/elements.md && cp build/docs/elements.md docs/`.\n"]
+             "`GST_PLUGIN_PATH=build/gst docs/gen-elements.py docs/elements.md`.\n"]
     for name in ELEMENTS:
         text = inspect(name)
         if text is None:
