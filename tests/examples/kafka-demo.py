@@ -137,13 +137,14 @@ class Demo:
     def progress(self):
         parts = []
         if self.producer in self.running:
-            parts.append("produced %s frames (delivered %s)" % (
-                prop(self.producer, "kafkasink", "messages-queued", "messages"),
-                prop(self.producer, "kafkasink", "messages-delivered", "delivered")))
+            parts.append("producer: %s frames in Kafka (%s in flight)" % (
+                prop(self.producer, "kafkasink", "messages-delivered"),
+                prop(self.producer, "kafkasink", "messages-queued")))
         if self.viewer in self.running:
-            parts.append("viewer read %s frames, %s browser(s) connected" % (
-                prop(self.viewer, "kafkasrc", "messages", "messages-consumed"),
-                prop(self.viewer, "httpsink", "num-clients", "clients")))
+            stats = prop(self.viewer, "httpsink", "stats")
+            clients = stats.get_value("clients-connected") if stats else "?"
+            parts.append("viewer: %s frames read, %s browser(s) watching" % (
+                prop(self.viewer, "kafkasrc", "messages"), clients))
         if parts:
             print("; ".join(parts), flush=True)
         return True
