@@ -36,7 +36,7 @@ unique_topic (const char *prefix)
 {
   static int counter = 0;
   return std::string (prefix) + "-" + std::to_string (g_get_real_time ()) +
-      "-" + std::to_string (getpid ()) + "-" + std::to_string (++counter);
+         "-" + std::to_string (getpid ()) + "-" + std::to_string (++counter);
 }
 
 /* Creates @topic and waits until the broker reports it. */
@@ -64,10 +64,10 @@ create_topic (const std::string &topic, int partitions = 1, int rf = 1,
     size_t n;
     const rd_kafka_topic_result_t **res = rd_kafka_CreateTopics_result_topics (
         rd_kafka_event_CreateTopics_result (ev), &n);
-    ok = n == 1 && (rd_kafka_topic_result_error (res[0]) ==
-                           RD_KAFKA_RESP_ERR_NO_ERROR ||
-                       rd_kafka_topic_result_error (res[0]) ==
-                           RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS);
+    ok = n == 1 &&
+         (rd_kafka_topic_result_error (res[0]) == RD_KAFKA_RESP_ERR_NO_ERROR ||
+             rd_kafka_topic_result_error (res[0]) ==
+                 RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS);
     if (!ok)
       g_printerr ("CreateTopics %s: %s\n", topic.c_str (),
           n ? rd_kafka_topic_result_error_string (res[0]) : "no result");
@@ -79,7 +79,7 @@ create_topic (const std::string &topic, int partitions = 1, int rf = 1,
     rd_kafka_topic_t *t = rd_kafka_topic_new (rk, topic.c_str (), nullptr);
     if (rd_kafka_metadata (rk, 0, t, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
       bool ready = md->topic_cnt == 1 && md->topics[0].err == 0 &&
-          md->topics[0].partition_cnt == partitions;
+                   md->topics[0].partition_cnt == partitions;
       for (int p = 0; ready && p < md->topics[0].partition_cnt; p++)
         ready = md->topics[0].partitions[p].leader >= 0;
       rd_kafka_metadata_destroy (md);

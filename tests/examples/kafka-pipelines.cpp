@@ -53,32 +53,32 @@ run (GstElement *pipeline)
   bool ok = false;
   for (bool done = false; !done;) {
     GstMessage *msg = gst_bus_timed_pop_filtered (bus, GST_CLOCK_TIME_NONE,
-        GstMessageType (GST_MESSAGE_ERROR | GST_MESSAGE_EOS |
-            GST_MESSAGE_WARNING));
+        GstMessageType (
+            GST_MESSAGE_ERROR | GST_MESSAGE_EOS | GST_MESSAGE_WARNING));
     switch (GST_MESSAGE_TYPE (msg)) {
-      case GST_MESSAGE_ERROR:{
-        GError *err = nullptr;
-        gchar *debug = nullptr;
-        gst_message_parse_error (msg, &err, &debug);
-        g_printerr ("%s: error from %s: %s\n  (%s)\n", name,
-            GST_OBJECT_NAME (msg->src), err->message, debug ? debug : "");
-        g_clear_error (&err);
-        g_free (debug);
-        done = true;
-        break;
-      }
-      case GST_MESSAGE_WARNING:{
-        GError *err = nullptr;
-        gst_message_parse_warning (msg, &err, nullptr);
-        g_printerr ("%s: warning from %s: %s\n", name,
-            GST_OBJECT_NAME (msg->src), err->message);
-        g_clear_error (&err);
-        break;
-      }
-      default:
-        g_print ("%s: end of stream\n", name);
-        ok = done = true;
-        break;
+    case GST_MESSAGE_ERROR: {
+      GError *err = nullptr;
+      gchar *debug = nullptr;
+      gst_message_parse_error (msg, &err, &debug);
+      g_printerr ("%s: error from %s: %s\n  (%s)\n", name,
+          GST_OBJECT_NAME (msg->src), err->message, debug ? debug : "");
+      g_clear_error (&err);
+      g_free (debug);
+      done = true;
+      break;
+    }
+    case GST_MESSAGE_WARNING: {
+      GError *err = nullptr;
+      gst_message_parse_warning (msg, &err, nullptr);
+      g_printerr ("%s: warning from %s: %s\n", name, GST_OBJECT_NAME (msg->src),
+          err->message);
+      g_clear_error (&err);
+      break;
+    }
+    default:
+      g_print ("%s: end of stream\n", name);
+      ok = done = true;
+      break;
     }
     gst_message_unref (msg);
   }
@@ -96,8 +96,7 @@ producer (const char *brokers, const char *topic, int frames)
   GstElement *enc = make ("pngenc");
   GstElement *sink = make ("kafkasink");
 
-  g_object_set (src, "num-buffers", frames, "pattern", 18 /* ball */,
-      nullptr);
+  g_object_set (src, "num-buffers", frames, "pattern", 18 /* ball */, nullptr);
   GstCaps *c = gst_caps_from_string (
       "video/x-raw, width=320, height=240, framerate=30/1");
   g_object_set (caps, "caps", c, nullptr);

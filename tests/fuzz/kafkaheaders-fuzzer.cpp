@@ -10,10 +10,9 @@
 #include <deque>
 #include <string>
 
-static const char *const names[] = {GST_KAFKA_HEADER_CAPS,
-    GST_KAFKA_HEADER_PTS, GST_KAFKA_HEADER_DTS, GST_KAFKA_HEADER_DURATION,
-    GST_KAFKA_HEADER_FLAGS, GST_KAFKA_HEADER_SESSION, GST_KAFKA_HEADER_SEQ,
-    GST_KAFKA_HEADER_EOS};
+static const char *const names[] = {GST_KAFKA_HEADER_CAPS, GST_KAFKA_HEADER_PTS,
+    GST_KAFKA_HEADER_DTS, GST_KAFKA_HEADER_DURATION, GST_KAFKA_HEADER_FLAGS,
+    GST_KAFKA_HEADER_SESSION, GST_KAFKA_HEADER_SEQ, GST_KAFKA_HEADER_EOS};
 
 extern "C" int
 LLVMFuzzerInitialize (int *argc, char ***argv)
@@ -50,8 +49,9 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     if (pos + value_len > size)
       value_len = size - pos;
     /* Copy the value so ASan sees reads past its end. */
-    const std::string &value = values.emplace_back (
-        reinterpret_cast<const char *> (data + pos), value_len);
+    const std::string &value =
+        values.emplace_back (reinterpret_cast<const char *> (data + pos),
+            value_len);
     pos += value_len;
     std::string problem;
     gstkafka::header_parse (info, name.c_str (),

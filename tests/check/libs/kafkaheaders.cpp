@@ -35,7 +35,7 @@ round_trip (const FrameInfo &in, bool *ok, std::string *problems)
   size_t size;
   *ok = true;
   for (size_t i = 0; rd_kafka_header_get_all (keep, i, &name, &value, &size) ==
-       RD_KAFKA_RESP_ERR_NO_ERROR;
+                     RD_KAFKA_RESP_ERR_NO_ERROR;
        i++) {
     std::string p;
     if (!gstkafka::header_parse (out, name, value, size, p)) {
@@ -117,8 +117,8 @@ GST_START_TEST (test_wire_format)
   FrameInfo info;
   std::string p;
   const guint8 flags[4] = {0, 0, 0x20, 0x40};
-  fail_unless (gstkafka::header_parse (info, GST_KAFKA_HEADER_FLAGS, flags, 4,
-      p));
+  fail_unless (
+      gstkafka::header_parse (info, GST_KAFKA_HEADER_FLAGS, flags, 4, p));
   fail_unless_equals_int (info.flags,
       GST_BUFFER_FLAG_DELTA_UNIT | GST_BUFFER_FLAG_DISCONT);
 }
@@ -140,8 +140,8 @@ GST_START_TEST (test_malformed)
   {
     FrameInfo info;
     p.clear ();
-    fail_unless (gstkafka::header_parse (info, GST_KAFKA_HEADER_SEQ, eight, 8,
-        p));
+    fail_unless (
+        gstkafka::header_parse (info, GST_KAFKA_HEADER_SEQ, eight, 8, p));
     fail_if (gstkafka::header_parse (info, GST_KAFKA_HEADER_SEQ, eight, 8, p));
     fail_unless (p.find ("more than once") != std::string::npos);
     fail_unless_equals_uint64 (info.seq, 42);
@@ -149,8 +149,8 @@ GST_START_TEST (test_malformed)
   {
     FrameInfo info;
     p.clear ();
-    fail_if (gstkafka::header_parse (info, GST_KAFKA_HEADER_CAPS, nullptr, 0,
-        p));
+    fail_if (
+        gstkafka::header_parse (info, GST_KAFKA_HEADER_CAPS, nullptr, 0, p));
     const char bad_utf8[] = "video/x-raw\xff\xfe";
     fail_if (gstkafka::header_parse (info, GST_KAFKA_HEADER_CAPS, bad_utf8,
         sizeof (bad_utf8) - 1, p));
@@ -193,12 +193,12 @@ GST_START_TEST (test_config)
   GError *error = nullptr;
   GstDebugCategory *cat = _gst_debug_category_new ("kafkatest", 0, "test");
 
-  GstStructure *s = gst_structure_from_string (
-      "kafka, linger.ms=5, enable.idempotence=true, "
-      "sasl.password=hunter2",
-      nullptr);
-  gstkafka::Conf conf = gstkafka::conf_new (e, cat, nullptr, 0,
-      "127.0.0.1:1", nullptr, s, &error);
+  GstStructure *s =
+      gst_structure_from_string ("kafka, linger.ms=5, enable.idempotence=true, "
+                                 "sasl.password=hunter2",
+          nullptr);
+  gstkafka::Conf conf = gstkafka::conf_new (e, cat, nullptr, 0, "127.0.0.1:1",
+      nullptr, s, &error);
   fail_unless (conf != nullptr, "%s", error ? error->message : "");
   char value[256];
   size_t len = sizeof (value);
@@ -223,8 +223,8 @@ GST_START_TEST (test_config)
   s = gst_structure_from_string ("kafka, linger.mss=5", nullptr);
   conf = gstkafka::conf_new (e, cat, nullptr, 0, nullptr, nullptr, s, &error);
   fail_unless (conf == nullptr);
-  fail_unless (g_error_matches (error, GST_RESOURCE_ERROR,
-      GST_RESOURCE_ERROR_SETTINGS));
+  fail_unless (
+      g_error_matches (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS));
   fail_unless (strstr (error->message, "linger.mss") != nullptr, "%s",
       error->message);
   g_clear_error (&error);
@@ -257,8 +257,8 @@ GST_START_TEST (test_config)
   gst_structure_free (s);
 
   /* A bad line names the file and the line. */
-  fail_unless (g_file_set_contents (path, "linger.ms=1\nnonsense\n", -1,
-      nullptr));
+  fail_unless (
+      g_file_set_contents (path, "linger.ms=1\nnonsense\n", -1, nullptr));
   conf = gstkafka::conf_new (e, cat, nullptr, 0, nullptr, path, nullptr,
       &error);
   fail_unless (conf == nullptr);
