@@ -25,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -118,16 +119,36 @@ def kafka_timestamps(topic, n):
     return [int(x) / 1000.0 for x in r.stdout.split()]
 
 
+def create_topic(topic):
+    from kafka.admin import KafkaAdminClient, NewTopic
+    admin = KafkaAdminClient(bootstrap_servers=BROKERS.split(","))
+    try:
+        admin.create_topics([NewTopic(topic, 1, 1)])
+    finally:
+        admin.close()
+
+
 def latency_run(producer_cmd, viewer_cmd, env, port, topic, n):
     """Viewer first, then the producer at 5 fps: receive time minus the
-    message's CreateTime for each frame (the k-th part is the k-th message)."""
+    message's CreateTime for each frame (the k-th part is the k-th message).
+    The topic exists before the viewer starts, and both viewers read it from
+    its beginning, so that none misses a frame however long it takes to
+    join its group."""
+    create_topic(topic)
     v = subprocess.Popen(viewer_cmd, env=env, stdout=subprocess.DEVNULL,
                          stderr=subprocess.STDOUT)
     try:
-        c = MultipartClient(port, timeout=120)
-        time.sleep(3)  # let the consumer join its group before frames flow
+        # The tutorial's consumer answers (and starts consuming) only when
+        # its first frame arrives: connect from another thread.
+        clients = []
+        connect = threading.Thread(
+            target=lambda: clients.append(MultipartClient(port, timeout=120)))
+        connect.start()
+        time.sleep(5)  # let the consumer join its group before frames flow
         p = subprocess.Popen(producer_cmd, env=env, stdout=subprocess.DEVNULL,
                              stderr=subprocess.STDOUT)
+        connect.join()
+        c = clients[0]
         received = []
         for _ in range(n - 1):  # the last part ends with the next boundary
             c.part()
@@ -197,27 +218,34 @@ def main():
                                     "sync=false"))
 
     # Viewing: one topic with the frames, read by each viewer from the start.
+    # Written as a camera would (timestamped frames: multifilesrc gives
+    # none), the same pictures as the PNG files.
     topic = unique("view")
-    timed(gst("multifilesrc", "location=" + os.path.join(pngs, "%05d.png"),
-              "caps=image/png,framerate=30/1", "stop-index=%d" % (n - 1), "!", "kafkasink",
-              "brokers=" + BROKERS, "topic=" + topic, "sync=false"), env)
+    timed(gst("videotestsrc", "num-buffers=%d" % n, "pattern=ball", "!",
+              "video/x-raw,width=640,height=360,framerate=30/1", "!", "pngenc",
+              "compression-level=1", "!", "kafkasink", "brokers=" + BROKERS,
+              "topic=" + topic, "sync=false"), env)
+
+    def tutorial_consumer():
+        # The tutorial's consumer starts at the latest offset when its group
+        # has none, and joins its group only once a client asks: give it
+        # the earliest, so that it reads every frame of the topic whenever
+        # it joins.
+        return [py, "-c", "import kafka, runpy; orig = kafka.KafkaConsumer.__init__\n"
+                "def init(self, *a, **k):\n k.setdefault('auto_offset_reset', 'earliest')\n"
+                " orig(self, *a, **k)\nkafka.KafkaConsumer.__init__ = init\n"
+                "runpy.run_path(%r, run_name='__main__')" % os.path.join(TUTORIAL, "consumer.py")]
 
     def tut_view():
         port = free_port()
         e = dict(env, TUTORIAL_TOPIC=topic, TUTORIAL_GROUP=unique("g"), TUTORIAL_PORT=str(port))
-        # The tutorial's consumer starts at the latest offset; give it the
-        # earliest so both read the same frames.
-        cmd = [py, "-c", "import kafka, runpy; orig = kafka.KafkaConsumer.__init__\n"
-               "def init(self, *a, **k):\n k.setdefault('auto_offset_reset', 'earliest')\n"
-               " orig(self, *a, **k)\nkafka.KafkaConsumer.__init__ = init\n"
-               "runpy.run_path(%r, run_name='__main__')" % os.path.join(TUTORIAL, "consumer.py")]
-        return view_run(cmd, e, port, n)
+        return view_run(tutorial_consumer(), e, port, n)
 
     def our_view():
         port = free_port()
         cmd = gst("kafkasrc", "brokers=" + BROKERS, "topic=" + topic, "group-id=" + unique("g"),
                   "!", "multipartmux", "boundary=frame", "!", "souphttpserversink",
-                  "port=%d" % port)
+                  "port=%d" % port, "sync=false")  # as fast as it can, as the tutorial
         return view_run(cmd, env, port, n)
 
     t_fps, t_cpu = median_of(args.runs, tut_view)
@@ -238,17 +266,21 @@ def main():
         if not os.path.exists(small):
             make_video(small, m)
         return latency_run([py, os.path.join(TUTORIAL, "producer.py"), small],
-                           [py, os.path.join(TUTORIAL, "consumer.py")], e, port, topic, m)
+                           tutorial_consumer(), e, port, topic, m)
 
     def our_lat():
         topic = unique("lat-ours")
         port = free_port()
-        producer = gst("multifilesrc", "location=" + os.path.join(pngs, "%05d.png"),
-                       "caps=image/png,framerate=5/1", "stop-index=%d" % (m - 1), "!",
-                       "identity", "sync=true", "!", "kafkasink", "brokers=" + BROKERS,
+        # A live source at the tutorial's pace, encoding each frame as it
+        # does. The message timestamp is the frame's capture time, before
+        # the PNG encoder (the tutorial's is taken after its encoder): our
+        # figure includes the encoding, the tutorial's does not.
+        producer = gst("videotestsrc", "is-live=true", "num-buffers=%d" % m, "pattern=ball",
+                       "!", "video/x-raw,width=640,height=360,framerate=5/1", "!", "pngenc",
+                       "compression-level=1", "!", "kafkasink", "brokers=" + BROKERS,
                        "topic=" + topic, "config=kafka,linger.ms=0")
         viewer = gst("kafkasrc", "brokers=" + BROKERS, "topic=" + topic,
-                     "group-id=" + unique("g"), "start-from=latest",
+                     "group-id=" + unique("g"), "start-from=earliest",
                      "config=kafka,fetch.wait.max.ms=5", "!", "multipartmux", "boundary=frame",
                      "!", "souphttpserversink", "port=%d" % port)
         return latency_run(producer, viewer, env, port, topic, m)
