@@ -232,6 +232,17 @@ bytes_of (GstBuffer *buf)
   return s;
 }
 
+/* fail_unless_equals_string keeps pointers past the statement: keep the
+ * strings alive for it. */
+#define assert_bytes(buf, expected)                                            \
+  G_STMT_START                                                                 \
+  {                                                                            \
+    std::string got_ = bytes_of (buf);                                         \
+    std::string expected_ = (expected);                                        \
+    fail_unless_equals_string (got_.c_str (), expected_.c_str ());             \
+  }                                                                            \
+  G_STMT_END
+
 static std::vector<std::string>
 payloads_of (const std::vector<GstBuffer *> &bufs)
 {
@@ -405,7 +416,7 @@ GST_START_TEST (test_start_from_latest)
       g_usleep (100 * 1000);
   }
   fail_unless (buf != nullptr);
-  fail_unless_equals_string (bytes_of (buf).c_str (), "new");
+  assert_bytes (buf, "new");
   fail_unless (GST_BUFFER_OFFSET (buf) >= 3);
   gst_buffer_unref (buf);
 }
@@ -480,7 +491,7 @@ GST_START_TEST (test_resume_committed)
     s.play ();
     for (int i = 8; i < 12; i++) {
       GstBuffer *b = gst_harness_pull (s.h);
-      fail_unless_equals_string (bytes_of (b).c_str (), payload (i).c_str ());
+      assert_bytes (b, payload (i));
       gst_buffer_unref (b);
     }
   }
@@ -634,7 +645,7 @@ GST_START_TEST (test_buffer_outlives_stop)
     fail_unless_equals_int (gst_element_set_state (s.src, GST_STATE_NULL),
         GST_STATE_CHANGE_SUCCESS);
   }
-  fail_unless_equals_string (bytes_of (buf).c_str (), payload (0).c_str ());
+  assert_bytes (buf, payload (0));
   gst_buffer_unref (buf);
 }
 GST_END_TEST;
@@ -694,7 +705,7 @@ GST_START_TEST (test_topic_appears_later)
   }
   GstBuffer *buf = gst_harness_pull (s.h);
   fail_unless (buf != nullptr);
-  fail_unless_equals_string (bytes_of (buf).c_str (), "hello");
+  assert_bytes (buf, "hello");
   gst_buffer_unref (buf);
 
   /* Statistics on the bus, counting the message. */
@@ -747,7 +758,7 @@ GST_START_TEST (test_eos_marker)
   s2.play ();
   bufs = s2.until_eos ();
   fail_unless_equals_int (bufs.size (), 4);
-  fail_unless_equals_string (bytes_of (bufs[3]).c_str (), "next");
+  assert_bytes (bufs[3], "next");
   fail_unless (GST_BUFFER_FLAG_IS_SET (bufs[3], GST_BUFFER_FLAG_DISCONT));
   unref_all (bufs);
 }
