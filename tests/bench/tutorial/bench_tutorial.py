@@ -73,8 +73,8 @@ producer = KafkaProducer(bootstrap_servers=os.environ['KAFKA_BROKERS'].split(','
                          max_request_size=16 * 1024 * 1024)
 topic = os.environ['TUTORIAL_TOPIC']
 frames = [open(f, 'rb').read() for f in sorted(glob.glob(sys.argv[1] + '/*.png'))]
-for data in frames:                     # the tutorial's send loop, minus OpenCV
-    producer.send(topic, data)
+for i in range(int(sys.argv[2])):       # the tutorial's send loop, minus OpenCV
+    producer.send(topic, frames[i % len(frames)])
 producer.flush()
 '''
 
@@ -174,6 +174,8 @@ def main():
     ap.add_argument("--frames", type=int, default=150)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--latency-frames", type=int, default=25)
+    ap.add_argument("--transport-frames", type=int, default=0,
+                    help="frames sent in the transport test (default: 50 x --frames)")
     ap.add_argument("--json")
     args = ap.parse_args()
     if not BROKERS:
@@ -189,7 +191,7 @@ def main():
     py = "/usr/bin/python3"
     results = []
 
-    def producer_pair(what, tut_cmd, our_cmd_fn):
+    def producer_pair(what, tut_cmd, our_cmd_fn, n=n):
         def tut():
             topic = unique("tut")
             wall, cpu = timed(tut_cmd(topic), dict(env, TUTORIAL_TOPIC=topic))
@@ -210,12 +212,16 @@ def main():
                                     "videoconvert", "!", "pngenc", "compression-level=1", "!",
                                     "kafkasink", "brokers=" + BROKERS, "topic=" + topic,
                                     "sync=false"))
+    # Transport: the n files sent over and over, --transport-frames in all,
+    # so that the start-up of either process does not dominate.
+    t = args.transport_frames or 50 * n
     producer_pair("transport (pre-encoded PNG -> Kafka)",
-                  lambda topic: [py, "-c", TUTORIAL_SEND_PRE_ENCODED, pngs],
+                  lambda topic: [py, "-c", TUTORIAL_SEND_PRE_ENCODED, pngs, str(t)],
                   lambda topic: gst("multifilesrc", "location=" + os.path.join(pngs, "%05d.png"),
                                     "caps=image/png,framerate=30/1", "stop-index=%d" % (n - 1),
-                                    "!", "kafkasink", "brokers=" + BROKERS, "topic=" + topic,
-                                    "sync=false"))
+                                    "loop=true", "!", "identity", "eos-after=%d" % t, "!",
+                                    "kafkasink", "brokers=" + BROKERS, "topic=" + topic,
+                                    "sync=false"), n=t)
 
     # Viewing: one topic with the frames, read by each viewer from the start.
     # Written as a camera would (timestamped frames: multifilesrc gives
