@@ -328,9 +328,14 @@ struct GstKafkaSrcPrivate
   guint64 seq = 0;
   bool discont = false;
 
-  /* Caps pushed last, and the header string they came from. */
+  /* Caps pushed last. */
   GstCaps *caps = nullptr;
-  std::string caps_str;
+  /* The gst.caps header parsed last and what came of it: the caps, or
+   * nullptr and the problem. Most topics repeat one caps string. */
+  bool have_parsed = false;
+  std::string parsed_str;
+  GstCaps *parsed_caps = nullptr;
+  std::string parsed_problem;
   std::set<std::string> warned;
 
   /* Broker or topic trouble since (monotonic µs), 0 when none. */
@@ -1140,7 +1145,10 @@ gst_kafka_src_start (GstBaseSrc *bsrc)
   priv->have_session = false;
   priv->discont = false;
   gst_clear_caps (&priv->caps);
-  priv->caps_str.clear ();
+  priv->have_parsed = false;
+  priv->parsed_str.clear ();
+  gst_clear_caps (&priv->parsed_caps);
+  priv->parsed_problem.clear ();
   priv->warned.clear ();
   priv->trouble_since = 0;
   priv->last_probe = 0;
@@ -1231,6 +1239,8 @@ gst_kafka_src_stop (GstBaseSrc *bsrc)
   }
   priv->parts.clear ();
   gst_clear_caps (&priv->caps);
+  priv->have_parsed = false;
+  gst_clear_caps (&priv->parsed_caps);
   GST_INFO_OBJECT (self, "stopped after %" G_GUINT64_FORMAT " messages",
       priv->messages.load ());
   return TRUE;
@@ -1479,18 +1489,23 @@ handle_message (GstKafkaSrc *self, gstkafka::Message &msg, GstBuffer **outbuf,
   bool ok = gstkafka::headers_read (m, info, problems);
   g_autoptr (GstCaps) header_caps = nullptr;
   if (info.caps) {
-    if (priv->caps && priv->caps_str.size () == info.caps_len &&
-        memcmp (priv->caps_str.data (), info.caps, info.caps_len) == 0) {
-      header_caps = gst_caps_ref (priv->caps);
+    /* Parses only a string that differs from the last one. */
+    if (!priv->have_parsed || priv->parsed_str.size () != info.caps_len ||
+        memcmp (priv->parsed_str.data (), info.caps, info.caps_len) != 0) {
+      priv->parsed_problem.clear ();
+      gst_clear_caps (&priv->parsed_caps);
+      priv->parsed_caps = gstkafka::frame_info_parse_caps (info,
+          priv->parsed_problem);
+      priv->parsed_str.assign (info.caps, info.caps_len);
+      priv->have_parsed = true;
+    }
+    if (priv->parsed_caps) {
+      header_caps = gst_caps_ref (priv->parsed_caps);
     } else {
-      std::string problem;
-      header_caps = gstkafka::frame_info_parse_caps (info, problem);
-      if (!header_caps) {
-        if (!problems.empty ())
-          problems += "; ";
-        problems += problem;
-        ok = false;
-      }
+      if (!problems.empty ())
+        problems += "; ";
+      problems += priv->parsed_problem;
+      ok = false;
     }
   }
   if (!ok) {
@@ -1521,8 +1536,6 @@ handle_message (GstKafkaSrc *self, gstkafka::Message &msg, GstBuffer **outbuf,
   GstFlowReturn ret = update_caps (self, m, info, header_caps);
   if (ret != GST_FLOW_OK)
     return ret;
-  if (header_caps && priv->caps == header_caps)
-    priv->caps_str.assign (info.caps, info.caps_len);
 
   bool discont = priv->discont;
   priv->discont = false;
