@@ -271,9 +271,12 @@ header_parse (FrameInfo &info, const char *name, const void *value,
     return true;
   info.has_gst_headers = true;
 
+  /* Every message carries several headers: compare a name only with the
+   * known ones that share its first letter after "gst.". */
+  const char c = name[4];
   bool seen;
   guint64 v;
-  if (strcmp (name, GST_KAFKA_HEADER_CAPS) == 0) {
+  if (c == 'c' && strcmp (name, GST_KAFKA_HEADER_CAPS) == 0) {
     if (info.caps) {
       problem = "header " GST_KAFKA_HEADER_CAPS " appears more than once";
       return false;
@@ -296,7 +299,7 @@ header_parse (FrameInfo &info, const char *name, const void *value,
       {GST_KAFKA_HEADER_DTS, &info.dts},
       {GST_KAFKA_HEADER_DURATION, &info.duration}};
   for (auto &f : times) {
-    if (strcmp (name, f.name) != 0)
+    if (c != f.name[4] || strcmp (name, f.name) != 0)
       continue;
     seen = GST_CLOCK_TIME_IS_VALID (*f.ts);
     if (!parse_u64 (name, value, size, v, seen, problem))
@@ -305,7 +308,7 @@ header_parse (FrameInfo &info, const char *name, const void *value,
     return true;
   }
 
-  if (strcmp (name, GST_KAFKA_HEADER_FLAGS) == 0) {
+  if (c == 'f' && strcmp (name, GST_KAFKA_HEADER_FLAGS) == 0) {
     if (info.has_flags) {
       problem = "header " GST_KAFKA_HEADER_FLAGS " appears more than once";
       return false;
@@ -322,12 +325,12 @@ header_parse (FrameInfo &info, const char *name, const void *value,
     info.has_flags = true;
     return true;
   }
-  if (strcmp (name, GST_KAFKA_HEADER_SESSION) == 0)
+  if (c == 's' && strcmp (name, GST_KAFKA_HEADER_SESSION) == 0)
     return parse_u64 (name, value, size, info.session, info.has_session,
         problem);
-  if (strcmp (name, GST_KAFKA_HEADER_SEQ) == 0)
+  if (c == 's' && strcmp (name, GST_KAFKA_HEADER_SEQ) == 0)
     return parse_u64 (name, value, size, info.seq, info.has_seq, problem);
-  if (strcmp (name, GST_KAFKA_HEADER_EOS) == 0) {
+  if (c == 'e' && strcmp (name, GST_KAFKA_HEADER_EOS) == 0) {
     info.eos = true;
     return true;
   }
