@@ -582,6 +582,56 @@ GST_START_TEST (test_malformed_headers)
 }
 GST_END_TEST;
 
+/* Caps strings that come back, malformed ones repeated, and a string that
+ * differs from the last one but gives equal caps. */
+GST_START_TEST (test_caps_strings_repeat)
+{
+  std::string topic = kafkatest::unique_topic ("src-caps-repeat");
+  fail_unless (kafkatest::create_topic (topic));
+  const char *bad = "gst.caps=video/x-raw,width=(int)oops{";
+  kcat_produce (topic, "A", {"-H", "gst.caps=text/x-one"});
+  kcat_produce (topic, "B", {"-H", bad});
+  kcat_produce (topic, "C", {"-H", bad});
+  kcat_produce (topic, "D", {"-H", "gst.caps=text/x-two"});
+  kcat_produce (topic, "E", {"-H", "gst.caps=text/x-one"});
+  kcat_produce (topic, "F", {"-H", "gst.caps=text/x-one "});
+  kcat_produce (topic, "G", {"-H", bad});
+
+  Src s (topic, "is-live=false stop-at=end");
+  s.play ();
+  std::vector<GstBuffer *> bufs = s.until_eos ();
+  fail_unless (payloads_of (bufs) ==
+               std::vector<std::string> ({"A", "B", "C", "D", "E", "F", "G"}));
+
+  std::vector<std::string> caps;
+  GstEvent *ev;
+  while ((ev = gst_harness_try_pull_event (s.h))) {
+    if (GST_EVENT_TYPE (ev) == GST_EVENT_CAPS) {
+      GstCaps *c;
+      gst_event_parse_caps (ev, &c);
+      g_autofree gchar *str = gst_caps_to_string (c);
+      caps.push_back (str);
+    }
+    gst_event_unref (ev);
+  }
+  fail_unless (caps == std::vector<std::string> (
+                           {"text/x-one", "text/x-two", "text/x-one"}));
+
+  /* One warning for the malformed caps, posted before the buffer. */
+  g_autoptr (GstMessage)
+      msg = gst_bus_pop_filtered (s.bus, GST_MESSAGE_WARNING);
+  fail_unless (msg != nullptr);
+  std::string text = message_text (msg);
+  fail_unless (strstr (text.c_str (), "offset 1") != nullptr, "%s",
+      text.c_str ());
+  fail_unless (strstr (text.c_str (), "oops{") != nullptr, "%s", text.c_str ());
+  g_autoptr (GstMessage)
+      more = gst_bus_pop_filtered (s.bus, GST_MESSAGE_WARNING);
+  fail_unless (more == nullptr);
+  unref_all (bufs);
+}
+GST_END_TEST;
+
 /* The zero-copy contract: each buffer's memory is librdkafka's payload,
  * whose address kafkasrc logs when wrapping it. */
 static std::mutex wrapped_lock;
@@ -1132,6 +1182,7 @@ kafkasrc_suite (void)
   tcase_add_test (tc, test_resume_committed);
   tcase_add_test (tc, test_typefind_kcat);
   tcase_add_test (tc, test_malformed_headers);
+  tcase_add_test (tc, test_caps_strings_repeat);
   tcase_add_test (tc, test_zero_copy);
   tcase_add_test (tc, test_buffer_outlives_stop);
   tcase_add_test (tc, test_unlock_broker_down);
