@@ -313,6 +313,8 @@ struct GstKafkaSrcPrivate
   bool uncommitted = false;
   bool eos = false;
   std::string fatal;
+  /* The broker refused the credentials: retrying will not help. */
+  std::string auth_error;
 
   /* Timestamps: out = anchor_out + (in - anchor_in). */
   bool need_anchor = true;
@@ -746,9 +748,11 @@ error_cb (rd_kafka_t *rk, int err, const char *reason, void *opaque)
     self->priv->fatal = gstkafka::err_text (orig) + ": " + buf;
     break;
   }
+  case RD_KAFKA_RESP_ERR__AUTHENTICATION:
+    self->priv->auth_error = gstkafka::err_text (code) + ": " + reason;
+    break;
   case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
   case RD_KAFKA_RESP_ERR__RESOLVE:
-  case RD_KAFKA_RESP_ERR__AUTHENTICATION:
   case RD_KAFKA_RESP_ERR__SSL:
     note_broker_trouble (self, gstkafka::err_text (code) + ": " + reason);
     break;
@@ -1138,6 +1142,7 @@ gst_kafka_src_start (GstBaseSrc *bsrc)
   priv->uncommitted = false;
   priv->eos = false;
   priv->fatal.clear ();
+  priv->auth_error.clear ();
   priv->need_anchor = true;
   priv->seeked = false;
   priv->last_end = GST_CLOCK_TIME_NONE;
@@ -1736,6 +1741,15 @@ gst_kafka_src_create (GstPushSrc *psrc, GstBuffer **outbuf)
   for (;;) {
     if (priv->flushing.load ())
       return GST_FLOW_FLUSHING;
+    if (!priv->auth_error.empty ()) {
+      GST_ELEMENT_ERROR (self, RESOURCE, NOT_AUTHORIZED,
+          ("The Kafka broker refused the credentials for topic '%s' (SASL "
+           "authentication failed): check sasl.username and sasl.password "
+           "in config or config-file",
+              priv->run.topic.c_str ()),
+          ("%s", priv->auth_error.c_str ()));
+      return GST_FLOW_ERROR;
+    }
     if (!priv->fatal.empty ()) {
       GST_ELEMENT_ERROR (self, RESOURCE, READ,
           ("Kafka consumer failed for topic '%s'", priv->run.topic.c_str ()),
