@@ -654,6 +654,22 @@ handle_error_event (GstKafkaSink *self, rd_kafka_event_t *ev)
     return;
   }
 
+  if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION) {
+    /* Retrying with the same credentials will not help. */
+    {
+      std::lock_guard<std::mutex> lk (priv->lock);
+      priv->failed = true;
+    }
+    priv->cond.notify_all ();
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_AUTHORIZED,
+        ("The Kafka broker refused the credentials for topic '%s' (SASL "
+         "authentication failed): check sasl.username and sasl.password in "
+         "config or config-file",
+            priv->session.topic.c_str ()),
+        ("%s", gstkafka::err_text (err).c_str ()));
+    return;
+  }
+
   GST_WARNING_OBJECT (self, "librdkafka: %s (%s)", reason,
       rd_kafka_err2name (err));
   if (err != RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
