@@ -44,8 +44,8 @@ log_cb (const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 bool
 conf_key_is_secret (const char *key)
 {
-  static const char *secret_words[] = {"password", "secret", "key.pem",
-      "token", "sasl.jaas", "credentials"};
+  static const char *secret_words[] = {"password", "secret", "key.pem", "token",
+      "sasl.jaas", "credentials"};
   for (const char *w : secret_words) {
     if (strstr (key, w))
       return true;
@@ -95,8 +95,7 @@ conf_load_file (rd_kafka_conf_t *conf, const gchar *path, GError **error)
   g_autoptr (GError) read_error = nullptr;
   if (!g_file_get_contents (path, &contents, nullptr, &read_error)) {
     g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_OPEN_READ,
-        "Could not read Kafka config-file '%s': %s", path,
-        read_error->message);
+        "Could not read Kafka config-file '%s': %s", path, read_error->message);
     return false;
   }
 
@@ -115,8 +114,8 @@ conf_load_file (rd_kafka_conf_t *conf, const gchar *path, GError **error)
     *sep = '\0';
     gchar *key = g_strstrip (line);
     gchar *value = g_strstrip (sep + 1);
-    g_autofree gchar *origin = g_strdup_printf ("config-file %s line %u",
-        path, i + 1);
+    g_autofree gchar *origin = g_strdup_printf ("config-file %s line %u", path,
+        i + 1);
     if (!conf_set (conf, key, value, origin, error))
       return false;
   }
@@ -168,8 +167,8 @@ conf_new (GstElement *element, GstDebugCategory *cat,
   if (!conf_set (conf.get (), "client.id", name, "default", error))
     return nullptr;
   for (gsize i = 0; i < n_defaults; i++) {
-    if (!conf_set (conf.get (), defaults[i].key, defaults[i].value,
-            "default", error))
+    if (!conf_set (conf.get (), defaults[i].key, defaults[i].value, "default",
+            error))
       return nullptr;
   }
   if (brokers && *brokers &&
@@ -255,7 +254,7 @@ parse_u64 (const char *name, const void *value, size_t size, guint64 &out,
   }
   if (!value || size != 8) {
     problem = std::string ("header ") + name + " has " +
-        std::to_string (value ? size : 0) + " bytes, expected 8";
+              std::to_string (value ? size : 0) + " bytes, expected 8";
     return false;
   }
   out = get_be64 (static_cast<const guint8 *> (value));
@@ -264,8 +263,8 @@ parse_u64 (const char *name, const void *value, size_t size, guint64 &out,
 }
 
 bool
-header_parse (FrameInfo &info, const char *name, const void *value,
-    size_t size, std::string &problem)
+header_parse (FrameInfo &info, const char *name, const void *value, size_t size,
+    std::string &problem)
 {
   if (!name || strncmp (name, "gst.", 4) != 0)
     return true;
@@ -315,12 +314,12 @@ header_parse (FrameInfo &info, const char *name, const void *value,
     }
     if (!value || size != 4) {
       problem = "header " GST_KAFKA_HEADER_FLAGS " has " +
-          std::to_string (value ? size : 0) + " bytes, expected 4";
+                std::to_string (value ? size : 0) + " bytes, expected 4";
       return false;
     }
     auto b = static_cast<const guint8 *> (value);
     info.flags = (guint32 (b[0]) << 24) | (guint32 (b[1]) << 16) |
-        (guint32 (b[2]) << 8) | b[3];
+                 (guint32 (b[2]) << 8) | b[3];
     info.flags &= GST_KAFKA_BUFFER_FLAGS_MASK;
     info.has_flags = true;
     return true;
@@ -350,9 +349,8 @@ headers_read (const rd_kafka_message_t *msg, FrameInfo &info,
   const char *name;
   const void *value;
   size_t size;
-  for (size_t i = 0;
-       rd_kafka_header_get_all (hdrs, i, &name, &value, &size) ==
-       RD_KAFKA_RESP_ERR_NO_ERROR;
+  for (size_t i = 0; rd_kafka_header_get_all (hdrs, i, &name, &value, &size) ==
+                     RD_KAFKA_RESP_ERR_NO_ERROR;
        i++) {
     std::string problem;
     if (!header_parse (info, name, value, size, problem)) {

@@ -43,11 +43,17 @@ namespace gstkafka {
 
 struct HandleDeleter
 {
-  void operator() (rd_kafka_t *rk) const { rd_kafka_destroy (rk); }
+  void operator() (rd_kafka_t *rk) const
+  {
+    rd_kafka_destroy (rk);
+  }
 };
 struct ConfDeleter
 {
-  void operator() (rd_kafka_conf_t *c) const { rd_kafka_conf_destroy (c); }
+  void operator() (rd_kafka_conf_t *c) const
+  {
+    rd_kafka_conf_destroy (c);
+  }
 };
 struct TopicPartitionListDeleter
 {
@@ -58,23 +64,38 @@ struct TopicPartitionListDeleter
 };
 struct MessageDeleter
 {
-  void operator() (rd_kafka_message_t *m) const { rd_kafka_message_destroy (m); }
+  void operator() (rd_kafka_message_t *m) const
+  {
+    rd_kafka_message_destroy (m);
+  }
 };
 struct HeadersDeleter
 {
-  void operator() (rd_kafka_headers_t *h) const { rd_kafka_headers_destroy (h); }
+  void operator() (rd_kafka_headers_t *h) const
+  {
+    rd_kafka_headers_destroy (h);
+  }
 };
 struct ErrorDeleter
 {
-  void operator() (rd_kafka_error_t *e) const { rd_kafka_error_destroy (e); }
+  void operator() (rd_kafka_error_t *e) const
+  {
+    rd_kafka_error_destroy (e);
+  }
 };
 struct QueueDeleter
 {
-  void operator() (rd_kafka_queue_t *q) const { rd_kafka_queue_destroy (q); }
+  void operator() (rd_kafka_queue_t *q) const
+  {
+    rd_kafka_queue_destroy (q);
+  }
 };
 struct EventDeleter
 {
-  void operator() (rd_kafka_event_t *e) const { rd_kafka_event_destroy (e); }
+  void operator() (rd_kafka_event_t *e) const
+  {
+    rd_kafka_event_destroy (e);
+  }
 };
 
 using Handle = std::unique_ptr<rd_kafka_t, HandleDeleter>;
