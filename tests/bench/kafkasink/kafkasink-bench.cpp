@@ -26,6 +26,7 @@
 #include <librdkafka/rdkafka.h>
 #include <sys/resource.h>
 
+#include "benchcommon.h"
 #include "gstkafkacommon.h"
 
 #include <algorithm>
@@ -57,41 +58,9 @@ struct Settings
 const char *const sink_defaults[][2] = {{"enable.idempotence", "true"},
     {"acks", "all"}, {"message.max.bytes", "16777216"}, {"linger.ms", "5"}};
 
-struct Result
-{
-  double seconds = 0;
-  double cpu = 0;
-  size_t messages = 0;
-  size_t bytes = 0;
-
-  double msgs_per_s () const
-  {
-    return messages / seconds;
-  }
-  double mb_per_s () const
-  {
-    return bytes / seconds / 1e6;
-  }
-  double cpu_per_gb () const
-  {
-    return cpu / (bytes / 1e9);
-  }
-};
-
-double
-cpu_seconds ()
-{
-  struct rusage ru;
-  getrusage (RUSAGE_SELF, &ru);
-  return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
-         ru.ru_stime.tv_usec / 1e6;
-}
-
-double
-now_seconds ()
-{
-  return g_get_monotonic_time () / 1e6;
-}
+using bench::cpu_seconds;
+using bench::now_seconds;
+using bench::Result;
 
 [[noreturn]] void
 die (const char *what, const char *why)

@@ -27,6 +27,7 @@
 #include <librdkafka/rdkafka.h>
 #include <sys/resource.h>
 
+#include "benchcommon.h"
 #include "gstkafkacommon.h"
 
 #include <algorithm>
@@ -59,43 +60,9 @@ const char *const src_defaults[][2] = {{"enable.auto.commit", "false"},
     {"enable.auto.offset.store", "false"}, {"auto.offset.reset", "earliest"},
     {"enable.partition.eof", "true"}};
 
-struct Result
-{
-  double seconds = 0;
-  double cpu = 0;
-  /* From the start to the first message. */
-  double startup = 0;
-  size_t messages = 0;
-  size_t bytes = 0;
-
-  double msgs_per_s () const
-  {
-    return messages / seconds;
-  }
-  double mb_per_s () const
-  {
-    return bytes / seconds / 1e6;
-  }
-  double cpu_per_gb () const
-  {
-    return cpu / (bytes / 1e9);
-  }
-};
-
-double
-cpu_seconds ()
-{
-  struct rusage ru;
-  getrusage (RUSAGE_SELF, &ru);
-  return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
-         ru.ru_stime.tv_usec / 1e6;
-}
-
-double
-now_seconds ()
-{
-  return g_get_monotonic_time () / 1e6;
-}
+using bench::cpu_seconds;
+using bench::now_seconds;
+using bench::Result;
 
 [[noreturn]] void
 die (const char *what, const char *why)
