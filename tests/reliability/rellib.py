@@ -264,6 +264,36 @@ class Producer:
             self.push(i)
             i += 1
 
+    def run_with_faults(self, rate, minimum, faults):
+        """run_paced() while @faults() runs in another thread, until both
+        are done; an exception in @faults is raised here."""
+        done = threading.Event()
+        failure = []
+
+        def run():
+            try:
+                faults()
+            except BaseException as e:  # reported by the test thread
+                failure.append(e)
+            finally:
+                done.set()
+
+        t = threading.Thread(target=run)
+        t.start()
+        try:
+            self.run_paced(rate, minimum, until=done.is_set)
+        finally:
+            done.wait()
+            t.join()
+        if failure:
+            raise failure[0]
+
+    def wait_sent(self, n):
+        """Waits (from another thread than the pushing one) until @n frames
+        have been pushed."""
+        while self.sent < n:
+            time.sleep(0.05)
+
     def stats(self):
         return self.sink.get_property("stats")
 

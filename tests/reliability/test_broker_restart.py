@@ -5,7 +5,6 @@ numbered frames: the producer buffers up to its configured queue
 (queue.buffering.max.messages), then blocks upstream, resumes when the
 broker is back, and loses nothing."""
 
-import threading
 import time
 
 from rellib import (LONG, Producer, ReliabilityTest, count, log, main, numbers,
@@ -26,34 +25,17 @@ class BrokerRestart(ReliabilityTest):
         producer = Producer(cluster.brokers, topic,
                             config="kafka, queue.buffering.max.messages=%d" % QUEUE)
         self.addCleanup(producer.abort)
-        done = threading.Event()
-        failure = []
 
         def faults():
-            try:
-                for k in range(KILLS):
-                    target = producer.sent + 2 * RATE
-                    while producer.sent < target:
-                        time.sleep(0.05)
-                    log("kill %d: SIGKILL to the broker at frame %d" % (k + 1, producer.sent))
-                    cluster.kill(1, "KILL")
-                    time.sleep(OUTAGE)  # the outage itself is the fault
-                    cluster.restart(1)
-                    log("broker back at frame %d" % producer.sent)
-            except BaseException as e:
-                failure.append(e)
-            finally:
-                done.set()
+            for k in range(KILLS):
+                producer.wait_sent(producer.sent + 2 * RATE)
+                log("kill %d: SIGKILL to the broker at frame %d" % (k + 1, producer.sent))
+                cluster.kill(1, "KILL")
+                time.sleep(OUTAGE)  # the outage itself is the fault
+                cluster.restart(1)
+                log("broker back at frame %d" % producer.sent)
 
-        t = threading.Thread(target=faults)
-        t.start()
-        try:
-            producer.run_paced(RATE, FRAMES, until=done.is_set)
-        finally:
-            done.wait()
-            t.join()
-        if failure:
-            raise failure[0]
+        producer.run_with_faults(RATE, FRAMES, faults)
         # Frames after the last restart too.
         producer.run_paced(RATE, producer.sent + RATE)
         result = producer.finish()

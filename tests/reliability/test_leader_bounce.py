@@ -6,7 +6,6 @@ partition leader is killed (SIGKILL and SIGTERM in turn) and restarted, again
 and again; kafkasrc reads the topic back. Every acknowledged frame must be
 there once, in order."""
 
-import threading
 import time
 
 from rellib import (LONG, Producer, ReliabilityTest, count, kcat_numbers, log, main,
@@ -24,42 +23,25 @@ class LeaderBounce(ReliabilityTest):
         cluster.create_topic(topic, 1, 3, {"min.insync.replicas": "2"})
         producer = Producer(cluster.brokers, topic)
         self.addCleanup(producer.abort)
-        done = threading.Event()
-        failure = []
 
         def bounce():
-            try:
-                for k in range(BOUNCES):
-                    # Let frames flow to this leader first.
-                    target = producer.sent + RATE
-                    while producer.sent < target:
-                        time.sleep(0.05)
-                    leader = cluster.leader(topic)
-                    sig = "KILL" if k % 2 == 0 else "TERM"
-                    log("bounce %d: SIG%s to leader %d at frame %d"
-                        % (k + 1, sig, leader, producer.sent))
-                    cluster.kill(leader, sig)
-                    deadline = time.monotonic() + 60
-                    while cluster.leader(topic) in (leader, -1):
-                        if time.monotonic() > deadline:
-                            raise AssertionError("no new leader after killing %d" % leader)
-                        time.sleep(0.2)
-                    cluster.restart(leader)
-                    cluster.wait_isr(topic, 3)
-            except BaseException as e:  # reported by the test thread
-                failure.append(e)
-            finally:
-                done.set()
+            for k in range(BOUNCES):
+                # Let frames flow to this leader first.
+                producer.wait_sent(producer.sent + RATE)
+                leader = cluster.leader(topic)
+                sig = "KILL" if k % 2 == 0 else "TERM"
+                log("bounce %d: SIG%s to leader %d at frame %d"
+                    % (k + 1, sig, leader, producer.sent))
+                cluster.kill(leader, sig)
+                deadline = time.monotonic() + 60
+                while cluster.leader(topic) in (leader, -1):
+                    if time.monotonic() > deadline:
+                        raise AssertionError("no new leader after killing %d" % leader)
+                    time.sleep(0.2)
+                cluster.restart(leader)
+                cluster.wait_isr(topic, 3)
 
-        t = threading.Thread(target=bounce)
-        t.start()
-        try:
-            producer.run_paced(RATE, FRAMES, until=done.is_set)
-        finally:
-            done.wait()
-            t.join()
-        if failure:
-            raise failure[0]
+        producer.run_with_faults(RATE, FRAMES, bounce)
         result = producer.finish()
         self.assertEqual(result["errors"], [])
         sent = producer.sent
