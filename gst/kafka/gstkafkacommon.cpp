@@ -208,12 +208,17 @@ get_be64 (const guint8 *in)
 #define NAME(literal) literal, ssize_t (sizeof (literal) - 1)
 
 static void
-add_u64 (rd_kafka_headers_t *hdrs, const char *name, ssize_t name_len,
-    guint64 v)
+put_be32 (guint8 *out, guint32 v)
 {
-  guint8 buf[8];
-  put_be64 (buf, v);
-  rd_kafka_header_add (hdrs, name, name_len, buf, sizeof (buf));
+  v = GUINT32_TO_BE (v);
+  memcpy (out, &v, sizeof (v));
+}
+
+static guint32
+get_be32 (const guint8 *in)
+{
+  return (guint32 (in[0]) << 24) | (guint32 (in[1]) << 16) |
+         (guint32 (in[2]) << 8) | in[3];
 }
 
 void
@@ -222,22 +227,27 @@ headers_write (rd_kafka_headers_t *hdrs, const FrameInfo &info)
   if (info.caps)
     rd_kafka_header_add (hdrs, NAME (GST_KAFKA_HEADER_CAPS), info.caps,
         info.caps_len ? info.caps_len : strlen (info.caps));
-  if (GST_CLOCK_TIME_IS_VALID (info.pts))
-    add_u64 (hdrs, NAME (GST_KAFKA_HEADER_PTS), info.pts);
-  if (GST_CLOCK_TIME_IS_VALID (info.dts))
-    add_u64 (hdrs, NAME (GST_KAFKA_HEADER_DTS), info.dts);
-  if (GST_CLOCK_TIME_IS_VALID (info.duration))
-    add_u64 (hdrs, NAME (GST_KAFKA_HEADER_DURATION), info.duration);
-  if (info.has_flags) {
-    guint8 buf[4] = {guint8 (info.flags >> 24), guint8 (info.flags >> 16),
-        guint8 (info.flags >> 8), guint8 (info.flags)};
-    rd_kafka_header_add (hdrs, NAME (GST_KAFKA_HEADER_FLAGS), buf,
-        sizeof (buf));
+
+  /* One header for the fixed fields: every header costs librdkafka an
+   * allocation, and its broker thread a record entry, per message. */
+  guint8 buf[GST_KAFKA_BUF_MAX_SIZE];
+  const GstClockTime times[] = {info.pts, info.dts, info.duration};
+  guint8 present = 0;
+  size_t len = GST_KAFKA_BUF_FIXED_SIZE;
+  for (guint i = 0; i < G_N_ELEMENTS (times); i++) {
+    if (!GST_CLOCK_TIME_IS_VALID (times[i]))
+      continue;
+    present |= 1 << i;
+    put_be64 (buf + len, times[i]);
+    len += 8;
   }
-  if (info.has_session)
-    add_u64 (hdrs, NAME (GST_KAFKA_HEADER_SESSION), info.session);
-  if (info.has_seq)
-    add_u64 (hdrs, NAME (GST_KAFKA_HEADER_SEQ), info.seq);
+  buf[0] = GST_KAFKA_BUF_VERSION;
+  buf[1] = present;
+  put_be32 (buf + 2, info.flags & GST_KAFKA_BUFFER_FLAGS_MASK);
+  put_be64 (buf + 6, info.session);
+  put_be64 (buf + 14, info.seq);
+  rd_kafka_header_add (hdrs, NAME (GST_KAFKA_HEADER_BUF), buf, len);
+
   if (info.eos)
     rd_kafka_header_add (hdrs, NAME (GST_KAFKA_HEADER_EOS), "", 0);
 }
@@ -259,6 +269,63 @@ parse_u64 (const char *name, const void *value, size_t size, guint64 &out,
   }
   out = get_be64 (static_cast<const guint8 *> (value));
   seen = true;
+  return true;
+}
+
+/* GST_KAFKA_HEADER_BUF; see docs/message-format.md for its layout. */
+static bool
+buf_parse (FrameInfo &info, const guint8 *v, size_t size, std::string &problem)
+{
+  const std::string name = GST_KAFKA_HEADER_BUF;
+  if (!v || size < GST_KAFKA_BUF_FIXED_SIZE) {
+    problem = "header " + name + " has " + std::to_string (v ? size : 0) +
+              " bytes, expected at least " +
+              std::to_string (GST_KAFKA_BUF_FIXED_SIZE);
+    return false;
+  }
+  if (v[0] != GST_KAFKA_BUF_VERSION) {
+    problem = "header " + name + " has version " + std::to_string (v[0]) +
+              ", this version of gst-kafka reads version " +
+              std::to_string (GST_KAFKA_BUF_VERSION);
+    return false;
+  }
+  const guint8 present = v[1];
+  if (present & ~0x07) {
+    gchar hex[8];
+    g_snprintf (hex, sizeof (hex), "0x%02x", present);
+    problem = "header " + name + " marks unknown fields (" + hex + ")";
+    return false;
+  }
+  const size_t expected = GST_KAFKA_BUF_FIXED_SIZE +
+                          8 * size_t (!!(present & 1) + !!(present & 2) +
+                                      !!(present & 4));
+  if (size != expected) {
+    problem = "header " + name + " has " + std::to_string (size) +
+              " bytes, expected " + std::to_string (expected);
+    return false;
+  }
+  GstClockTime *times[] = {&info.pts, &info.dts, &info.duration};
+  bool repeated = info.has_flags || info.has_session || info.has_seq;
+  for (guint i = 0; i < G_N_ELEMENTS (times); i++)
+    repeated |= (present & (1 << i)) && GST_CLOCK_TIME_IS_VALID (*times[i]);
+  if (repeated) {
+    problem = "header " + name + " repeats fields given by other headers";
+    return false;
+  }
+
+  info.flags = get_be32 (v + 2) & GST_KAFKA_BUFFER_FLAGS_MASK;
+  info.has_flags = true;
+  info.session = get_be64 (v + 6);
+  info.has_session = true;
+  info.seq = get_be64 (v + 14);
+  info.has_seq = true;
+  size_t pos = GST_KAFKA_BUF_FIXED_SIZE;
+  for (guint i = 0; i < G_N_ELEMENTS (times); i++) {
+    if (!(present & (1 << i)))
+      continue;
+    *times[i] = get_be64 (v + pos);
+    pos += 8;
+  }
   return true;
 }
 
@@ -317,10 +384,8 @@ header_parse (FrameInfo &info, const char *name, const void *value, size_t size,
                 std::to_string (value ? size : 0) + " bytes, expected 4";
       return false;
     }
-    auto b = static_cast<const guint8 *> (value);
-    info.flags = (guint32 (b[0]) << 24) | (guint32 (b[1]) << 16) |
-                 (guint32 (b[2]) << 8) | b[3];
-    info.flags &= GST_KAFKA_BUFFER_FLAGS_MASK;
+    info.flags = get_be32 (static_cast<const guint8 *> (value)) &
+                 GST_KAFKA_BUFFER_FLAGS_MASK;
     info.has_flags = true;
     return true;
   }
@@ -329,6 +394,8 @@ header_parse (FrameInfo &info, const char *name, const void *value, size_t size,
         problem);
   if (c == 's' && strcmp (name, GST_KAFKA_HEADER_SEQ) == 0)
     return parse_u64 (name, value, size, info.seq, info.has_seq, problem);
+  if (c == 'b' && strcmp (name, GST_KAFKA_HEADER_BUF) == 0)
+    return buf_parse (info, static_cast<const guint8 *> (value), size, problem);
   if (c == 'e' && strcmp (name, GST_KAFKA_HEADER_EOS) == 0) {
     info.eos = true;
     return true;

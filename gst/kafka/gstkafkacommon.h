@@ -13,8 +13,12 @@
 
 G_BEGIN_DECLS
 
-/* Header names; the wire format is described in docs/message-format.md. */
+/* Header names; the wire format is described in docs/message-format.md.
+ * kafkasink writes gst.caps, gst.buf and gst.eos; kafkasrc also reads the
+ * one-field-per-header form (gst.pts ... gst.seq) that other producers may
+ * find simpler to write. */
 #define GST_KAFKA_HEADER_CAPS "gst.caps"
+#define GST_KAFKA_HEADER_BUF "gst.buf"
 #define GST_KAFKA_HEADER_PTS "gst.pts"
 #define GST_KAFKA_HEADER_DTS "gst.dts"
 #define GST_KAFKA_HEADER_DURATION "gst.duration"
@@ -23,7 +27,15 @@ G_BEGIN_DECLS
 #define GST_KAFKA_HEADER_SEQ "gst.seq"
 #define GST_KAFKA_HEADER_EOS "gst.eos"
 
-/* The buffer flags that travel in GST_KAFKA_HEADER_FLAGS. */
+/* GST_KAFKA_HEADER_BUF, big-endian: version:1, present:1 (bit 0 pts,
+ * bit 1 dts, bit 2 duration), flags:4, session:8, seq:8, then the present
+ * times, 8 bytes each, in that order. */
+#define GST_KAFKA_BUF_VERSION 1
+#define GST_KAFKA_BUF_FIXED_SIZE 22
+#define GST_KAFKA_BUF_MAX_SIZE (GST_KAFKA_BUF_FIXED_SIZE + 3 * 8)
+
+/* The buffer flags that travel in GST_KAFKA_HEADER_BUF and
+ * GST_KAFKA_HEADER_FLAGS. */
 #define GST_KAFKA_BUFFER_FLAGS_MASK                                            \
   (GST_BUFFER_FLAG_DISCONT | GST_BUFFER_FLAG_DELTA_UNIT |                      \
       GST_BUFFER_FLAG_HEADER | GST_BUFFER_FLAG_GAP |                           \
@@ -158,7 +170,9 @@ struct FrameInfo
   bool has_gst_headers = false;
 };
 
-/* Appends @info's headers to @hdrs (caps only when info->caps is set). */
+/* Appends @info's headers to @hdrs: gst.caps when info->caps is set,
+ * gst.buf, and gst.eos when info->eos is set. Fields whose has_ flag is
+ * unset are written as zero. */
 void headers_write (rd_kafka_headers_t *hdrs, const FrameInfo &info);
 
 /* Decodes one header into @info. Headers that are not gst.* are ignored.

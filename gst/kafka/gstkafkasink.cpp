@@ -1266,7 +1266,7 @@ gst_kafka_sink_render (GstBaseSink *bsink, GstBuffer *buf)
   info.seq = priv->seq++;
   info.has_seq = true;
 
-  rd_kafka_headers_t *hdrs = rd_kafka_headers_new (8);
+  rd_kafka_headers_t *hdrs = rd_kafka_headers_new (2);
   gstkafka::headers_write (hdrs, info);
 
   GST_LOG_OBJECT (self,
@@ -1289,7 +1289,7 @@ produce_eos_marker (GstKafkaSink *self)
   info.has_session = true;
   info.seq = priv->seq++;
   info.has_seq = true;
-  rd_kafka_headers_t *hdrs = rd_kafka_headers_new (3);
+  rd_kafka_headers_t *hdrs = rd_kafka_headers_new (2);
   gstkafka::headers_write (hdrs, info);
 
   GST_DEBUG_OBJECT (self,

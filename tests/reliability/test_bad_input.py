@@ -32,6 +32,10 @@ CORPUS = {
                            b"bad-wrong-length-flags", True),
     "wrong-length-seq": (["gst.caps=" + GOOD_CAPS, "gst.session=12345678", "gst.seq=x"],
                          b"bad-wrong-length-seq", True),
+    "short-buf": (["gst.caps=" + GOOD_CAPS, "gst.buf=abc"], b"bad-short-buf", True),
+    # version 2, pts present, 30 bytes: a layout this version does not know
+    "future-version-buf": (["gst.caps=" + GOOD_CAPS, "gst.buf=\x02\x01" + "A" * 28],
+                           b"bad-future-version-buf", True),
     "duplicate-headers": (["gst.caps=" + GOOD_CAPS, "gst.caps=" + GOOD_CAPS],
                           b"bad-duplicate-headers", True),
     "empty-payload": (["gst.caps=" + GOOD_CAPS], b"", False),

@@ -409,9 +409,7 @@ GST_START_TEST (test_round_trip)
   std::vector<std::string> lines = kcat_json_lines (topic);
   fail_unless_equals_int (lines.size (), n);
   for (auto &l : lines)
-    for (const char *h : {"\"gst.pts\"", "\"gst.dts\"", "\"gst.duration\"",
-             "\"gst.flags\"", "\"gst.session\"", "\"gst.seq\""})
-      fail_unless (l.find (h) != std::string::npos, "no %s header", h);
+    fail_unless (l.find ("\"gst.buf\"") != std::string::npos, "no gst.buf");
   fail_unless (lines[0].find ("\"gst.caps\"") != std::string::npos);
 
   /* The headers carry what kafkasrc needs. */
@@ -473,7 +471,7 @@ GST_START_TEST (test_eos_marker_and_sessions)
   }
   fail_unless (r[3].info.eos);
   fail_unless (r[3].payload.empty ());
-  fail_if (r[3].info.has_flags);
+  fail_unless_equals_int (r[3].info.flags, 0);
   fail_if (GST_CLOCK_TIME_IS_VALID (r[3].info.pts));
   /* Second run: a new session, counting from 0 again, no marker. */
   fail_unless (r[4].info.session != r[0].info.session);

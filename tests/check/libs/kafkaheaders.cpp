@@ -100,7 +100,76 @@ GST_START_TEST (test_absent_fields)
   fail_if (GST_CLOCK_TIME_IS_VALID (out.pts));
   fail_if (GST_CLOCK_TIME_IS_VALID (out.dts));
   fail_if (GST_CLOCK_TIME_IS_VALID (out.duration));
-  fail_if (out.has_flags || out.has_session || out.has_seq);
+  /* gst.buf always carries flags, session and seq; unset means zero. */
+  fail_unless (out.has_flags && out.has_session && out.has_seq);
+  fail_unless_equals_int (out.flags, 0);
+  fail_unless_equals_uint64 (out.seq, 0);
+}
+GST_END_TEST;
+
+/* Adds a header per field, as a producer written in another language may. */
+static void
+add_be (rd_kafka_headers_t *hdrs, const char *name, guint64 v, int bytes)
+{
+  guint8 buf[8];
+  for (int i = 0; i < bytes; i++)
+    buf[i] = guint8 (v >> (8 * (bytes - 1 - i)));
+  rd_kafka_header_add (hdrs, name, -1, buf, bytes);
+}
+
+static FrameInfo
+parse_all (rd_kafka_headers_t *hdrs, bool *ok, std::string *problems)
+{
+  FrameInfo out;
+  const char *name;
+  const void *value;
+  size_t size;
+  *ok = true;
+  for (size_t i = 0; rd_kafka_header_get_all (hdrs, i, &name, &value, &size) ==
+                     RD_KAFKA_RESP_ERR_NO_ERROR;
+       i++) {
+    std::string p;
+    if (!gstkafka::header_parse (out, name, value, size, p)) {
+      *ok = false;
+      *problems += p;
+    }
+  }
+  return out;
+}
+
+GST_START_TEST (test_one_header_per_field)
+{
+  rd_kafka_headers_t *hdrs = rd_kafka_headers_new (8);
+  rd_kafka_header_add (hdrs, GST_KAFKA_HEADER_CAPS, -1, "image/png", -1);
+  add_be (hdrs, GST_KAFKA_HEADER_PTS, 5 * GST_SECOND, 8);
+  add_be (hdrs, GST_KAFKA_HEADER_DURATION, GST_SECOND / 30, 8);
+  add_be (hdrs, GST_KAFKA_HEADER_FLAGS, GST_BUFFER_FLAG_DELTA_UNIT, 4);
+  add_be (hdrs, GST_KAFKA_HEADER_SESSION, 77, 8);
+  add_be (hdrs, GST_KAFKA_HEADER_SEQ, 9, 8);
+  bool ok;
+  std::string problems;
+  FrameInfo out = parse_all (hdrs, &ok, &problems);
+  fail_unless (ok, "%s", problems.c_str ());
+  fail_unless_equals_uint64 (out.pts, 5 * GST_SECOND);
+  fail_if (GST_CLOCK_TIME_IS_VALID (out.dts));
+  fail_unless_equals_uint64 (out.duration, GST_SECOND / 30);
+  fail_unless_equals_int (out.flags, GST_BUFFER_FLAG_DELTA_UNIT);
+  fail_unless_equals_uint64 (out.session, 77);
+  fail_unless_equals_uint64 (out.seq, 9);
+
+  /* The same field twice, once in each form, is malformed. */
+  guint8 buf[GST_KAFKA_BUF_MAX_SIZE];
+  memset (buf, 0, sizeof (buf));
+  buf[0] = GST_KAFKA_BUF_VERSION;
+  buf[1] = 0x01;
+  rd_kafka_header_add (hdrs, GST_KAFKA_HEADER_BUF, -1, buf,
+      GST_KAFKA_BUF_FIXED_SIZE + 8);
+  problems.clear ();
+  parse_all (hdrs, &ok, &problems);
+  fail_if (ok);
+  fail_unless (problems.find ("repeats") != std::string::npos, "%s",
+      problems.c_str ());
+  rd_kafka_headers_destroy (hdrs);
 }
 GST_END_TEST;
 
@@ -113,6 +182,29 @@ GST_START_TEST (test_wire_format)
   fail_unless (memcmp (buf, expected, 8) == 0);
   fail_unless_equals_uint64 (gstkafka::get_be64 (buf),
       G_GUINT64_CONSTANT (0x0102030405060708));
+
+  /* gst.buf of a buffer with a pts and a duration but no dts. */
+  FrameInfo in;
+  in.pts = G_GUINT64_CONSTANT (0x1112131415161718);
+  in.duration = G_GUINT64_CONSTANT (0x2122232425262728);
+  in.flags = GST_BUFFER_FLAG_DELTA_UNIT | GST_BUFFER_FLAG_DISCONT;
+  in.session = G_GUINT64_CONSTANT (0x3132333435363738);
+  in.seq = G_GUINT64_CONSTANT (0x4142434445464748);
+  rd_kafka_headers_t *hdrs = rd_kafka_headers_new (2);
+  gstkafka::headers_write (hdrs, in);
+  const void *value;
+  size_t size;
+  fail_unless_equals_int (rd_kafka_header_get_last (hdrs, GST_KAFKA_HEADER_BUF,
+                              &value, &size),
+      RD_KAFKA_RESP_ERR_NO_ERROR);
+  const guint8 expected_buf[] = {1, 0x05, 0, 0, 0x20, 0x40, 0x31, 0x32, 0x33,
+      0x34, 0x35, 0x36, 0x37, 0x38, 0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x47,
+      0x48, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x21, 0x22, 0x23,
+      0x24, 0x25, 0x26, 0x27, 0x28};
+  fail_unless_equals_int (size, sizeof (expected_buf));
+  fail_unless (memcmp (value, expected_buf, size) == 0);
+  fail_unless_equals_int (rd_kafka_header_cnt (hdrs), 1);
+  rd_kafka_headers_destroy (hdrs);
 
   FrameInfo info;
   std::string p;
@@ -173,6 +265,41 @@ GST_START_TEST (test_malformed)
         strlen (unfixed), p));
     fail_unless (gstkafka::frame_info_parse_caps (info, p) == nullptr);
     fail_unless (p.find ("not fixed") != std::string::npos);
+  }
+  {
+    /* gst.buf: short, another version, unknown fields, wrong length. */
+    guint8 buf[GST_KAFKA_BUF_MAX_SIZE + 1];
+    memset (buf, 0, sizeof (buf));
+    buf[0] = GST_KAFKA_BUF_VERSION;
+    const struct
+    {
+      guint8 version, present;
+      size_t size;
+      const char *problem;
+    } bad[] = {{1, 0, 21, "expected at least 22"}, {2, 0, 22, "version 2"},
+        {1, 0x08, 22, "unknown fields (0x08)"}, {1, 0x01, 22, "expected 30"},
+        {1, 0x07, 47, "expected 46"}, {1, 0, 30, "expected 22"}};
+    for (auto &b : bad) {
+      FrameInfo info;
+      p.clear ();
+      buf[0] = b.version;
+      buf[1] = b.present;
+      fail_if (
+          gstkafka::header_parse (info, GST_KAFKA_HEADER_BUF, buf, b.size, p));
+      fail_unless (p.find (b.problem) != std::string::npos, "%s", p.c_str ());
+      fail_unless (p.find ("gst.buf") != std::string::npos, "%s", p.c_str ());
+      fail_if (info.has_seq);
+    }
+    FrameInfo info;
+    p.clear ();
+    fail_if (
+        gstkafka::header_parse (info, GST_KAFKA_HEADER_BUF, nullptr, 0, p));
+    buf[0] = GST_KAFKA_BUF_VERSION;
+    buf[1] = 0;
+    fail_unless (gstkafka::header_parse (info, GST_KAFKA_HEADER_BUF, buf,
+        GST_KAFKA_BUF_FIXED_SIZE, p));
+    fail_if (gstkafka::header_parse (info, GST_KAFKA_HEADER_BUF, buf,
+        GST_KAFKA_BUF_FIXED_SIZE, p));
   }
   {
     /* Headers of other applications are none of our business. */
@@ -289,6 +416,7 @@ kafkaheaders_suite (void)
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_round_trip);
   tcase_add_test (tc, test_absent_fields);
+  tcase_add_test (tc, test_one_header_per_field);
   tcase_add_test (tc, test_wire_format);
   tcase_add_test (tc, test_malformed);
   tcase_add_test (tc, test_config);
