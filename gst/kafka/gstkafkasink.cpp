@@ -287,8 +287,9 @@ struct GstKafkaSinkPrivate
   Stats stats;
   MessagePool pool;
   /* Delivered messages of one event: the delivery thread's (and stop()'s,
-   * once the thread is joined). */
+   * once the thread is joined), and the streaming thread's. */
   std::vector<SinkMessage *> delivered;
+  std::vector<SinkMessage *> delivered_streaming;
   gstkafka::Handle producer;
   rd_kafka_topic_t *rkt = nullptr;
   gstkafka::Queue queue;
@@ -590,12 +591,13 @@ handle_delivery_locked (GstKafkaSink *self, const rd_kafka_message_t *m,
   return true;
 }
 
+/* @done: the serving thread's own vector, kept to spare an allocation. */
 static void
-handle_delivery_event (GstKafkaSink *self, rd_kafka_event_t *ev)
+handle_delivery_event (GstKafkaSink *self, rd_kafka_event_t *ev,
+    std::vector<SinkMessage *> &done)
 {
   GstKafkaSinkPrivate *priv = self->priv;
   const rd_kafka_message_t *batch[256];
-  std::vector<SinkMessage *> &done = priv->delivered;
   const rd_kafka_message_t *error_msg = nullptr;
   SinkMessage *error_ctx = nullptr;
   gint64 now = g_get_monotonic_time ();
@@ -693,11 +695,12 @@ handle_error_event (GstKafkaSink *self, rd_kafka_event_t *ev)
 }
 
 static void
-handle_event (GstKafkaSink *self, rd_kafka_event_t *ev)
+handle_event (GstKafkaSink *self, rd_kafka_event_t *ev,
+    std::vector<SinkMessage *> &done)
 {
   switch (rd_kafka_event_type (ev)) {
   case RD_KAFKA_EVENT_DR:
-    handle_delivery_event (self, ev);
+    handle_delivery_event (self, ev, done);
     break;
   case RD_KAFKA_EVENT_ERROR:
     handle_error_event (self, ev);
@@ -729,7 +732,7 @@ delivery_loop (GstKafkaSink *self)
   for (;;) {
     gstkafka::Event ev (rd_kafka_queue_poll (queue, -1));
     if (ev) {
-      handle_event (self, ev.get ());
+      handle_event (self, ev.get (), priv->delivered);
       continue;
     }
     std::lock_guard<std::mutex> lk (priv->lock);
@@ -1023,7 +1026,7 @@ gst_kafka_sink_stop (GstBaseSink *bsink)
 
   /* Reports that came after the thread's last poll. */
   while (gstkafka::Event ev{rd_kafka_queue_poll (priv->queue.get (), 0)})
-    handle_event (self, ev.get ());
+    handle_event (self, ev.get (), priv->delivered);
 
   rd_kafka_topic_destroy (priv->rkt);
   priv->rkt = nullptr;
@@ -1224,6 +1227,21 @@ produce (GstKafkaSink *self, SinkMessage *msg, rd_kafka_headers_t *hdrs,
   }
 }
 
+/* While buffers flow, the streaming thread serves the events that are
+ * ready (without waiting), so that librdkafka's messages, their headers and
+ * the buffers are mostly freed by the thread that allocated them: glibc's
+ * per-thread caches make that several times cheaper than freeing them on the
+ * delivery thread, which serves the rest (and everything while the stream
+ * is idle). */
+static void
+serve_ready_events (GstKafkaSink *self)
+{
+  GstKafkaSinkPrivate *priv = self->priv;
+  gstkafka::Event ev (rd_kafka_queue_poll (priv->queue.get (), 0));
+  if (ev)
+    handle_event (self, ev.get (), priv->delivered_streaming);
+}
+
 static GstFlowReturn
 gst_kafka_sink_render (GstBaseSink *bsink, GstBuffer *buf)
 {
@@ -1272,7 +1290,9 @@ gst_kafka_sink_render (GstBaseSink *bsink, GstBuffer *buf)
   GST_LOG_OBJECT (self,
       "producing %" G_GSIZE_FORMAT " bytes, seq %" G_GUINT64_FORMAT, msg->size,
       info.seq);
-  return produce (self, msg, hdrs, message_timestamp (self, buf));
+  GstFlowReturn ret = produce (self, msg, hdrs, message_timestamp (self, buf));
+  serve_ready_events (self);
+  return ret;
 }
 
 static GstFlowReturn
@@ -1400,6 +1420,10 @@ gst_kafka_sink_init (GstKafkaSink *self)
 {
   self->priv = new GstKafkaSinkPrivate ();
   self->priv->unix_caps = gst_caps_new_empty_simple ("timestamp/x-unix");
+  /* The last sample is for snapshots of what a video sink shows; keeping it
+   * costs a lock and a reference per message and holds a buffer back from
+   * its pool. It can still be enabled. */
+  gst_base_sink_set_last_sample_enabled (GST_BASE_SINK (self), FALSE);
 }
 
 static void
