@@ -886,17 +886,34 @@ struct Seen
   std::vector<std::pair<guint64, GstClockTime>> bufs;
 };
 
+/* kafkasrc pushes what it takes from librdkafka at once as a buffer list. */
 static GstPadProbeReturn
 record_buffer (GstPad *, GstPadProbeInfo *info, gpointer data)
 {
   auto seen = static_cast<Seen *> (data);
-  GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER (info);
   std::lock_guard<std::mutex> lk (seen->lock);
+  if (GST_PAD_PROBE_INFO_TYPE (info) & GST_PAD_PROBE_TYPE_BUFFER_LIST) {
+    GstBufferList *list = GST_PAD_PROBE_INFO_BUFFER_LIST (info);
+    for (guint i = 0; i < gst_buffer_list_length (list); i++) {
+      GstBuffer *buf = gst_buffer_list_get (list, i);
+      seen->bufs.emplace_back (GST_BUFFER_OFFSET (buf), GST_BUFFER_PTS (buf));
+    }
+    return GST_PAD_PROBE_OK;
+  }
+  GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER (info);
   seen->bufs.emplace_back (GST_BUFFER_OFFSET (buf), GST_BUFFER_PTS (buf));
   return GST_PAD_PROBE_OK;
 }
 
-GST_START_TEST (test_seek_time)
+static const GstPadProbeType buffers_and_lists = static_cast<GstPadProbeType> (
+    GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST);
+
+#define CAPS_STR_2 "video/x-test, width=(int)8, height=(int)2"
+
+/* Ten messages 1 s apart, read in PAUSED, then a flushing seek to 5 s.
+ * From message @caps_from on the caps differ. */
+static void
+check_seek (const char *props, int caps_from)
 {
   std::string topic = kafkatest::unique_topic ("src-seek");
   fail_unless (kafkatest::create_topic (topic));
@@ -904,22 +921,22 @@ GST_START_TEST (test_seek_time)
   {
     Producer p;
     for (int i = 0; i < 10; i++) {
-      gstkafka::FrameInfo info = frame_info (3, i, i * GST_SECOND);
+      gstkafka::FrameInfo info = frame_info (3, i, i * GST_SECOND,
+          i < caps_from ? CAPS_STR : CAPS_STR_2);
       info.duration = GST_SECOND;
       p.send (topic, payload (i), &info, 0, base + i * 1000);
     }
   }
   g_autofree gchar *desc = g_strdup_printf (
-      "kafkasrc name=src brokers=%s topic=%s is-live=false stop-at=end ! "
+      "kafkasrc name=src brokers=%s topic=%s is-live=false stop-at=end %s ! "
       "fakesink name=sink sync=false",
-      kafkatest::brokers (), topic.c_str ());
+      kafkatest::brokers (), topic.c_str (), props);
   GstElement *pipeline = gst_parse_launch (desc, nullptr);
   fail_unless (pipeline != nullptr);
   GstElement *sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
   GstPad *pad = gst_element_get_static_pad (sink, "sink");
   Seen seen;
-  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, record_buffer, &seen,
-      nullptr);
+  gst_pad_add_probe (pad, buffers_and_lists, record_buffer, &seen, nullptr);
   GstBus *bus = gst_element_get_bus (pipeline);
 
   fail_unless_equals_int (gst_element_set_state (pipeline, GST_STATE_PAUSED),
@@ -968,6 +985,138 @@ GST_START_TEST (test_seek_time)
   gst_object_unref (sink);
   gst_object_unref (bus);
   gst_object_unref (pipeline);
+}
+
+GST_START_TEST (test_seek_time)
+{
+  check_seek ("", 10);
+}
+GST_END_TEST;
+
+/* With buffer-list, the messages 0-7 arrive at once: 0-2 go out as a list
+ * (the caps change at 3), the sink prerolls on 0, and 3-7 wait in kafkasrc
+ * when the seek comes. They are dropped: nothing before the seek position
+ * comes out, and nothing twice. */
+GST_START_TEST (test_seek_partly_handed_out)
+{
+  check_seek ("buffer-list=true", 3);
+}
+GST_END_TEST;
+
+/* Buffer lists carry every message once, in order, with the caps and the
+ * metadata of single buffers. */
+GST_START_TEST (test_buffer_list)
+{
+  std::string topic = kafkatest::unique_topic ("src-list");
+  fail_unless (kafkatest::create_topic (topic));
+  {
+    Producer p;
+    for (int i = 0; i < 40; i++) {
+      gstkafka::FrameInfo info = frame_info (5, i, i * 40 * GST_MSECOND,
+          (i / 7) % 2 ? CAPS_STR_2 : CAPS_STR,
+          i % 7 ? GST_BUFFER_FLAG_DELTA_UNIT : 0);
+      /* GstBaseSrc marks the first buffer DISCONT, kafkasrc the one after
+       * a gap in the sequence, at 20. */
+      if (i >= 20)
+        info.seq++;
+      p.send (topic, payload (i), &info);
+    }
+  }
+  Src s (topic, "is-live=false stop-at=end buffer-list=true");
+  gboolean lists;
+  g_object_get (s.src, "buffer-list", &lists, nullptr);
+  fail_unless (lists);
+  s.play ();
+  std::vector<GstBuffer *> bufs = s.until_eos ();
+  fail_unless (payloads_of (bufs) == expected_payloads (0, 40));
+  for (int i = 0; i < 40; i++) {
+    fail_unless_equals_uint64 (GST_BUFFER_OFFSET (bufs[i]), i);
+    fail_unless_equals_uint64 (GST_BUFFER_PTS (bufs[i]), i * 40 * GST_MSECOND);
+    fail_unless_equals_int (GST_BUFFER_FLAG_IS_SET (bufs[i],
+                                GST_BUFFER_FLAG_DELTA_UNIT),
+        i % 7 != 0);
+    fail_unless_equals_int (GST_BUFFER_FLAG_IS_SET (bufs[i],
+                                GST_BUFFER_FLAG_DISCONT),
+        i == 0 || i == 20);
+  }
+  /* The last caps (messages 35-39). */
+  check_caps (s, CAPS_STR_2);
+  guint64 messages;
+  g_object_get (s.src, "messages", &messages, nullptr);
+  fail_unless_equals_uint64 (messages, 40);
+  unref_all (bufs);
+}
+GST_END_TEST;
+
+/* A second member joins the group while the first holds messages it has
+ * not handed out yet (its pushes block until the test pulls them, and the
+ * caps change every three messages, which splits its buffer lists). The
+ * partitions move without a message lost or delivered twice, and each
+ * member delivers each partition in order. */
+GST_START_TEST (test_rebalance_partly_handed_out)
+{
+  const int partitions = 2, per_partition = 150;
+  std::string topic = kafkatest::unique_topic ("src-rebalance");
+  fail_unless (kafkatest::create_topic (topic, partitions));
+  {
+    Producer p;
+    for (int i = 0; i < per_partition; i++) {
+      for (int part = 0; part < partitions; part++) {
+        gstkafka::FrameInfo info = frame_info (part, i, i * 40 * GST_MSECOND,
+            (i / 3) % 2 ? CAPS_STR_2 : CAPS_STR);
+        p.send (topic, "p" + std::to_string (part) + "-" + std::to_string (i),
+            &info, part);
+      }
+    }
+  }
+  std::string props = "is-live=false buffer-list=true group-id=" +
+                      kafkatest::unique_topic ("g");
+  Src a (topic, props);
+  gst_harness_set_blocking_push_mode (a.h);
+  a.play ();
+
+  std::map<std::string, int> seen;
+  /* Per member and partition: the last offset delivered. */
+  std::map<std::pair<int, int>, gint64> last;
+  int total = 0;
+  auto take = [&] (int member, GstBuffer *buf) {
+    std::string data = bytes_of (buf);
+    seen[data]++;
+    int part = data[1] - '0';
+    auto key = std::make_pair (member, part);
+    auto it = last.find (key);
+    gint64 offset = GST_BUFFER_OFFSET (buf);
+    fail_unless (it == last.end () || offset > it->second,
+        "member %d partition %d: offset %" G_GINT64_FORMAT
+        " after %" G_GINT64_FORMAT,
+        member, part, offset, it->second);
+    last[key] = offset;
+    total++;
+    gst_buffer_unref (buf);
+  };
+  for (int i = 0; i < 20; i++)
+    take (0, gst_harness_pull (a.h));
+
+  Src b (topic, props);
+  b.play ();
+  for (int i = 0; i < 1200 && total < partitions * per_partition; i++) {
+    GstBuffer *buf;
+    bool any = false;
+    if ((buf = gst_harness_try_pull (a.h))) {
+      take (0, buf);
+      any = true;
+    }
+    if ((buf = gst_harness_try_pull (b.h))) {
+      take (1, buf);
+      any = true;
+    }
+    if (!any)
+      g_usleep (50 * 1000);
+  }
+  fail_unless_equals_int (total, partitions * per_partition);
+  fail_unless_equals_int (seen.size (), partitions * per_partition);
+  /* Both members read: the partitions did move. */
+  fail_unless (last.count ({1, 0}) + last.count ({1, 1}) > 0);
 }
 GST_END_TEST;
 
@@ -1191,6 +1340,9 @@ kafkasrc_suite (void)
   tcase_add_test (tc, test_eos_marker);
   tcase_add_test (tc, test_group_members_share);
   tcase_add_test (tc, test_seek_time);
+  tcase_add_test (tc, test_seek_partly_handed_out);
+  tcase_add_test (tc, test_buffer_list);
+  tcase_add_test (tc, test_rebalance_partly_handed_out);
   tcase_add_test (tc, test_live_timing);
   tcase_add_test (tc, test_roundtrip_appsrc);
   tcase_add_test (tc, test_roundtrip_png_video);
