@@ -5,7 +5,8 @@
 Builds the two pipelines of gst-kafka's demo programmatically, each in its
 own GstPipeline on one bus-watching main loop:
 
-  producer: filesrc ! decodebin ! videoconvert ! pngenc ! kafkasink
+  producer: filesrc ! decodebin ! videoconvert ! video/x-raw,format=RGB !
+            queue ! pngenc ! kafkasink
             (or a generated test pattern when no file is given)
   viewer:   kafkasrc ! multipartmux ! souphttpserversink
 
@@ -38,10 +39,16 @@ def build_producer(args):
     pipeline = Gst.Pipeline.new("producer")
     sink = make("kafkasink", "kafkasink", brokers=args.brokers, topic=args.topic)
     enc = make("pngenc", compression_level=1)
+    # 24-bit PNGs (pngenc would be given RGBA), encoded in a thread of their
+    # own.
+    rgb = make("capsfilter", caps=Gst.Caps.from_string("video/x-raw,format=RGB"))
+    queue = make("queue")
     convert = make("videoconvert")
-    for e in (convert, enc, sink):
+    for e in (convert, rgb, queue, enc, sink):
         pipeline.add(e)
-    convert.link(enc)
+    convert.link(rgb)
+    rgb.link(queue)
+    queue.link(enc)
     enc.link(sink)
 
     if args.video:
