@@ -1914,7 +1914,8 @@ hand_out (GstKafkaSrc *self, Output &out, bool &eos)
       GST_INFO_OBJECT (self,
           "end-of-stream marker at partition %d offset %" G_GINT64_FORMAT,
           partition, offset);
-      store_offset (self, partition, offset + 1);
+      /* Nothing handed out before it: finish() stores it at once. */
+      defer_store (self, partition, offset + 1);
       after_message (self, partition, offset);
       eos = true;
       return GST_FLOW_OK;
