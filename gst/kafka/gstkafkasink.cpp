@@ -295,8 +295,9 @@ struct GstKafkaSinkPrivate
   gstkafka::Queue queue;
   std::thread delivery_thread;
   bool delivery_thread_stop = false;
-  /* Incremented with every batch of delivery reports, so a thread waiting
-   * for room in the producer queue knows when to try again. */
+  /* Incremented once each batch of delivery reports is served and freed,
+   * so a thread waiting for room in the producer queue knows when to try
+   * again. */
   guint64 delivery_generation = 0;
   bool unlocking = false;
   /* An element error was posted: render() refuses more buffers. */
@@ -619,9 +620,7 @@ handle_delivery_event (GstKafkaSink *self, rd_kafka_event_t *ev,
         done.push_back (msg);
       }
     }
-    priv->delivery_generation++;
   }
-  priv->cond.notify_all ();
 
   /* The message (and its context) lives until the event is destroyed. */
   if (error_msg)
@@ -719,6 +718,28 @@ handle_event (GstKafkaSink *self, rd_kafka_event_t *ev,
   }
 }
 
+/* Serves @ev and destroys it. Only then is the room its messages took in
+ * the producer queue free again, so only then is a thread that waits for
+ * room (produce()) woken: woken before, it could find the queue still full
+ * and wait for a delivery report that never comes, when @ev acknowledged
+ * everything that was queued. */
+static void
+serve_event (GstKafkaSink *self, rd_kafka_event_t *ev,
+    std::vector<SinkMessage *> &done)
+{
+  GstKafkaSinkPrivate *priv = self->priv;
+  bool delivery = rd_kafka_event_type (ev) == RD_KAFKA_EVENT_DR;
+  handle_event (self, ev, done);
+  rd_kafka_event_destroy (ev);
+  if (!delivery)
+    return;
+  {
+    std::lock_guard<std::mutex> lk (priv->lock);
+    priv->delivery_generation++;
+  }
+  priv->cond.notify_all ();
+}
+
 /* The delivery thread: serves librdkafka's main queue (delivery reports,
  * errors, statistics) until stop() sets delivery_thread_stop and yields the
  * queue. */
@@ -730,9 +751,8 @@ delivery_loop (GstKafkaSink *self)
 
   GST_DEBUG_OBJECT (self, "delivery thread running");
   for (;;) {
-    gstkafka::Event ev (rd_kafka_queue_poll (queue, -1));
-    if (ev) {
-      handle_event (self, ev.get (), priv->delivered);
+    if (rd_kafka_event_t *ev = rd_kafka_queue_poll (queue, -1)) {
+      serve_event (self, ev, priv->delivered);
       continue;
     }
     std::lock_guard<std::mutex> lk (priv->lock);
@@ -1025,8 +1045,8 @@ gst_kafka_sink_stop (GstBaseSink *bsink)
   priv->delivery_thread.join ();
 
   /* Reports that came after the thread's last poll. */
-  while (gstkafka::Event ev{rd_kafka_queue_poll (priv->queue.get (), 0)})
-    handle_event (self, ev.get (), priv->delivered);
+  while (rd_kafka_event_t *ev = rd_kafka_queue_poll (priv->queue.get (), 0))
+    serve_event (self, ev, priv->delivered);
 
   rd_kafka_topic_destroy (priv->rkt);
   priv->rkt = nullptr;
@@ -1237,9 +1257,8 @@ static void
 serve_ready_events (GstKafkaSink *self)
 {
   GstKafkaSinkPrivate *priv = self->priv;
-  gstkafka::Event ev (rd_kafka_queue_poll (priv->queue.get (), 0));
-  if (ev)
-    handle_event (self, ev.get (), priv->delivered_streaming);
+  if (rd_kafka_event_t *ev = rd_kafka_queue_poll (priv->queue.get (), 0))
+    serve_event (self, ev, priv->delivered_streaming);
 }
 
 static GstFlowReturn

@@ -235,6 +235,7 @@ class Producer:
         self.sent = 0
         self.bus = Bus(self.pipeline)
         self.max_queued = 0
+        self.pushing = True
         if self.pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
             raise AssertionError("producer did not start: %s" % self.bus.errors)
 
@@ -279,10 +280,13 @@ class Producer:
                 done.set()
 
         t = threading.Thread(target=run)
+        self.pushing = True
         t.start()
         try:
             self.run_paced(rate, minimum, until=done.is_set)
         finally:
+            # A fault waiting for frames must not wait for a failed pusher.
+            self.pushing = False
             done.wait()
             t.join()
         if failure:
@@ -290,8 +294,11 @@ class Producer:
 
     def wait_sent(self, n):
         """Waits (from another thread than the pushing one) until @n frames
-        have been pushed."""
+        have been pushed; raises when the pushing stopped before."""
         while self.sent < n:
+            if not self.pushing:
+                raise AssertionError("the producer stopped at frame %d, before %d"
+                                     % (self.sent, n))
             time.sleep(0.05)
 
     def stats(self):

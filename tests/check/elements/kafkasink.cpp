@@ -849,6 +849,37 @@ GST_START_TEST (test_queue_full_block_is_interruptible)
 
 GST_END_TEST;
 
+GST_START_TEST (test_queue_full_resumes)
+{
+  /* A queue of ten messages that linger: it fills, the stream waits for
+   * room, and the broker acknowledges the whole queue at once, again and
+   * again. The stream must go on every time, with nothing lost. */
+  const guint queue = 10, n = 40 * queue;
+  std::string topic = kafkatest::unique_topic ("sink-room");
+  fail_unless (kafkatest::create_topic (topic, 1));
+  gchar *config =
+      g_strdup_printf ("kafka, queue.buffering.max.messages=%u, linger.ms=20",
+          queue);
+  GstElement *sink = new_sink (topic, config);
+  g_free (config);
+  {
+    SinkHarness sh (sink);
+    for (guint i = 0; i < n; i++)
+      fail_unless_equals_int (sh.push (make_buffer (i, 100)), GST_FLOW_OK);
+    fail_unless (sh.eos ());
+    GstMessage *msg = sh.pop (GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+    fail_unless (msg && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS);
+    gst_message_unref (msg);
+    fail_unless_equals_uint64 (sh.stat ("messages-delivered"), n);
+  }
+  std::vector<Record> r = consume_all (topic);
+  fail_unless_equals_int (r.size (), n);
+  for (guint i = 0; i < n; i++)
+    fail_unless_equals_uint64 (r[i].info.seq, i);
+}
+
+GST_END_TEST;
+
 /* --- Partitions, several sinks, statistics ------------------------------- */
 
 static std::vector<Record>
@@ -1249,6 +1280,7 @@ kafkasink_suite (void)
   tcase_add_test (tc, test_fatal_error);
   tcase_add_test (tc, test_queue_full_drop);
   tcase_add_test (tc, test_queue_full_block_is_interruptible);
+  tcase_add_test (tc, test_queue_full_resumes);
   tcase_add_test (tc, test_partitions);
   tcase_add_test (tc, test_several_sinks);
   tcase_add_test (tc, test_statistics_messages);
