@@ -405,13 +405,9 @@ header_parse (FrameInfo &info, const char *name, const void *value, size_t size,
 }
 
 bool
-headers_read (const rd_kafka_message_t *msg, FrameInfo &info,
+headers_parse (const rd_kafka_headers_t *hdrs, FrameInfo &info,
     std::string &problems)
 {
-  rd_kafka_headers_t *hdrs = nullptr;
-  if (rd_kafka_message_headers (msg, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
-    return true;
-
   bool ok = true;
   const char *name;
   const void *value;
@@ -428,6 +424,16 @@ headers_read (const rd_kafka_message_t *msg, FrameInfo &info,
     }
   }
   return ok;
+}
+
+bool
+headers_read (const rd_kafka_message_t *msg, FrameInfo &info,
+    std::string &problems)
+{
+  rd_kafka_headers_t *hdrs = nullptr;
+  if (rd_kafka_message_headers (msg, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    return true;
+  return headers_parse (hdrs, info, problems);
 }
 
 GstCaps *

@@ -183,8 +183,12 @@ void headers_write (rd_kafka_headers_t *hdrs, const FrameInfo &info);
 bool header_parse (FrameInfo &info, const char *name, const void *value,
     size_t size, std::string &problem);
 
-/* Decodes every header of @msg. Returns false when at least one was
+/* Decodes every header of @hdrs. Returns false when at least one was
  * malformed; @problems then lists them, separated by "; ". */
+bool headers_parse (const rd_kafka_headers_t *hdrs, FrameInfo &info,
+    std::string &problems);
+
+/* headers_parse() on the headers of @msg. */
 bool headers_read (const rd_kafka_message_t *msg, FrameInfo &info,
     std::string &problems);
 

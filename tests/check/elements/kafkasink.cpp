@@ -772,6 +772,24 @@ GST_START_TEST (test_fatal_error)
 
 GST_END_TEST;
 
+static std::vector<Record>
+produce_to (const std::string &topic, guint n,
+    std::function<void (GstElement *)> setup)
+{
+  GstElement *sink = new_sink (topic);
+  setup (sink);
+  {
+    SinkHarness sh (sink);
+    for (guint i = 0; i < n; i++)
+      fail_unless_equals_int (sh.push (make_buffer (i, 500)), GST_FLOW_OK);
+    fail_unless (sh.eos ());
+    GstMessage *msg = sh.pop (GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+    fail_unless (msg && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS);
+    gst_message_unref (msg);
+  }
+  return consume_all (topic);
+}
+
 /* --- Full queue ---------------------------------------------------------- */
 
 GST_START_TEST (test_queue_full_drop)
@@ -854,25 +872,15 @@ GST_START_TEST (test_queue_full_resumes)
   /* A queue of ten messages that linger: it fills, the stream waits for
    * room, and the broker acknowledges the whole queue at once, again and
    * again. The stream must go on every time, with nothing lost. */
-  const guint queue = 10, n = 40 * queue;
+  const guint n = 400;
   std::string topic = kafkatest::unique_topic ("sink-room");
   fail_unless (kafkatest::create_topic (topic, 1));
-  gchar *config =
-      g_strdup_printf ("kafka, queue.buffering.max.messages=%u, linger.ms=20",
-          queue);
-  GstElement *sink = new_sink (topic, config);
-  g_free (config);
-  {
-    SinkHarness sh (sink);
-    for (guint i = 0; i < n; i++)
-      fail_unless_equals_int (sh.push (make_buffer (i, 100)), GST_FLOW_OK);
-    fail_unless (sh.eos ());
-    GstMessage *msg = sh.pop (GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
-    fail_unless (msg && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS);
-    gst_message_unref (msg);
-    fail_unless_equals_uint64 (sh.stat ("messages-delivered"), n);
-  }
-  std::vector<Record> r = consume_all (topic);
+  std::vector<Record> r = produce_to (topic, n, [] (GstElement *sink) {
+    GstStructure *s = gst_structure_from_string (
+        "kafka, queue.buffering.max.messages=10, linger.ms=20", nullptr);
+    g_object_set (sink, "config", s, nullptr);
+    gst_structure_free (s);
+  });
   fail_unless_equals_int (r.size (), n);
   for (guint i = 0; i < n; i++)
     fail_unless_equals_uint64 (r[i].info.seq, i);
@@ -881,24 +889,6 @@ GST_START_TEST (test_queue_full_resumes)
 GST_END_TEST;
 
 /* --- Partitions, several sinks, statistics ------------------------------- */
-
-static std::vector<Record>
-produce_to (const std::string &topic, guint n,
-    std::function<void (GstElement *)> setup)
-{
-  GstElement *sink = new_sink (topic);
-  setup (sink);
-  {
-    SinkHarness sh (sink);
-    for (guint i = 0; i < n; i++)
-      fail_unless_equals_int (sh.push (make_buffer (i, 500)), GST_FLOW_OK);
-    fail_unless (sh.eos ());
-    GstMessage *msg = sh.pop (GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
-    fail_unless (msg && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS);
-    gst_message_unref (msg);
-  }
-  return consume_all (topic);
-}
 
 GST_START_TEST (test_partitions)
 {
