@@ -5,12 +5,15 @@
  *
  *   KAFKA_BROKERS=host:port kafkasink-bench [--rounds N] [--mbytes M]
  *       [--sizes 1024,102400,1048576] [--config key=value,...]
- *       [--only raw|raw+hdrs|kafkasink] [--json FILE]
+ *       [--only raw|raw+hdrs|kafkasink|floor] [--json FILE]
  *
  * Three producers per size: "raw" (librdkafka's own producer idiom, payload
  * only), "raw+hdrs" (the same with the gst.* headers kafkasink writes, which
  * tells the cost of the message format from the cost of the element) and
- * "kafkasink" (appsrc ! kafkasink). Each round runs each once, in rotating
+ * "kafkasink" (appsrc ! kafkasink), plus "floor" (appsrc ! fakesink, the
+ * same source and a sink that does nothing: what any GStreamer sink pays,
+ * so that kafkasink's CPU above it compares with raw+hdrs). Each round runs
+ * each once, in rotating
  * order, to a fresh topic deleted afterwards; the median round counts (by
  * throughput). Prints
  * messages/s, MB/s, CPU seconds per GB (user + system time of this process,
@@ -46,7 +49,8 @@ struct Settings
   /* Payload megabytes per measurement. */
   double mbytes = 256;
   std::vector<size_t> sizes = {1024, 100 * 1024, 1024 * 1024};
-  /* Run only "raw", "raw+hdrs" or "kafkasink" (for profiling); empty: all. */
+  /* Run only "raw", "raw+hdrs", "kafkasink" or "floor" (for profiling);
+   * empty: all. */
   std::string only;
   /* Extra librdkafka settings, applied to both producers. */
   std::vector<std::pair<std::string, std::string>> config;
@@ -267,24 +271,32 @@ feed (GstAppSrc *src, guint, gpointer data)
     gst_app_src_end_of_stream (src);
 }
 
+/* appsrc ! kafkasink, or with @floor appsrc ! fakesink: what the same
+ * source and a sink doing nothing cost, the part of kafkasink's figures that
+ * any GStreamer sink would pay. */
 Result
-run_sink (const Settings &s, size_t size, const std::vector<char> &payload)
+run_sink (const Settings &s, size_t size, const std::vector<char> &payload,
+    bool floor)
 {
-  std::string topic = new_topic (s, "sink", size);
+  std::string topic = floor ? "" : new_topic (s, "sink", size);
   size_t n = message_count (s, size);
 
   GstElement *pipeline = gst_pipeline_new ("bench");
   GstElement *src = gst_element_factory_make ("appsrc", nullptr);
-  GstElement *sink = gst_element_factory_make ("kafkasink", nullptr);
+  GstElement *sink = gst_element_factory_make (floor ? "fakesink" : "kafkasink",
+      nullptr);
   if (!src || !sink)
-    die ("gst_element_factory_make", "appsrc or kafkasink missing");
+    die ("gst_element_factory_make", "appsrc, kafkasink or fakesink missing");
   GstCaps *caps = gst_caps_new_empty_simple ("application/octet-stream");
   g_object_set (src, "caps", caps, "format", GST_FORMAT_TIME, "max-bytes",
       guint64 (std::max<size_t> (2 * size, 2 << 20)), nullptr);
   gst_caps_unref (caps);
-  g_object_set (sink, "brokers", s.brokers, "topic", topic.c_str (), "sync",
-      FALSE, nullptr);
-  if (!s.config.empty ()) {
+  if (floor)
+    g_object_set (sink, "sync", FALSE, "enable-last-sample", FALSE, nullptr);
+  else
+    g_object_set (sink, "brokers", s.brokers, "topic", topic.c_str (), "sync",
+        FALSE, nullptr);
+  if (!floor && !s.config.empty ()) {
     GstStructure *config = gst_structure_new_empty ("kafka");
     for (auto &kv : s.config)
       gst_structure_set (config, kv.first.c_str (), G_TYPE_STRING,
@@ -318,13 +330,16 @@ run_sink (const Settings &s, size_t size, const std::vector<char> &payload)
   }
   gst_message_unref (msg);
   gst_object_unref (bus);
-  guint64 delivered, bytes;
-  g_object_get (sink, "messages-delivered", &delivered, "bytes-delivered",
-      &bytes, nullptr);
+  guint64 delivered = n, bytes = n * size;
+  if (!floor)
+    g_object_get (sink, "messages-delivered", &delivered, "bytes-delivered",
+        &bytes, nullptr);
   r.messages = delivered;
   r.bytes = bytes;
   gst_element_set_state (pipeline, GST_STATE_NULL);
   gst_object_unref (pipeline);
+  if (floor)
+    return r;
   admin_topic (s, topic, false);
   if (delivered != n)
     die ("kafkasink", "not every message was delivered");
@@ -351,8 +366,17 @@ size_name (size_t size)
   return std::to_string (size) + " B";
 }
 
+/* kafkasink's CPU per GB less that of the same pipeline with fakesink: its
+ * own share, to compare with the raw producer writing the same headers. */
+double
+above_floor (const Result *r)
+{
+  return r[2].cpu_per_gb () - r[3].cpu_per_gb ();
+}
+
 /* One size's figures: kafkasink against raw (the goal), against raw+hdrs
- * (the element's own cost), and CPU per GB. */
+ * (the element's own cost), and CPU per GB, also above the pipeline
+ * floor. */
 void
 json_size (FILE *f, size_t size, const Result *r, const bool *wanted)
 {
@@ -377,6 +401,12 @@ json_size (FILE *f, size_t size, const Result *r, const bool *wanted)
   if (wanted[2] && wanted[0])
     figure ("produce CPU s/GB", r[2].cpu_per_gb (), r[0].cpu_per_gb (), "raw",
         "s/GB");
+  if (wanted[3] && wanted[2])
+    figure ("pipeline floor CPU s/GB", r[3].cpu_per_gb (), r[2].cpu_per_gb (),
+        "kafkasink", "s/GB");
+  if (wanted[3] && wanted[2] && wanted[1])
+    figure ("produce CPU s/GB above the floor", above_floor (r),
+        r[1].cpu_per_gb (), "raw+hdrs", "s/GB");
 }
 
 Settings
@@ -401,8 +431,8 @@ parse_args (int argc, char **argv)
       i++;
     } else if (a == "--only" && v) {
       if (strcmp (v, "raw") && strcmp (v, "raw+hdrs") &&
-          strcmp (v, "kafkasink"))
-        die ("--only", "expected raw, raw+hdrs or kafkasink");
+          strcmp (v, "kafkasink") && strcmp (v, "floor"))
+        die ("--only", "expected raw, raw+hdrs, kafkasink or floor");
       s.only = v;
       i++;
     } else if (a == "--json" && v) {
@@ -422,7 +452,7 @@ parse_args (int argc, char **argv)
       fprintf (stderr,
           "usage: KAFKA_BROKERS=host:port %s [--rounds N] [--mbytes M] "
           "[--sizes B,B,...] [--config key=value,...] [--only "
-          "raw|raw+hdrs|kafkasink] [--json FILE]\n",
+          "raw|raw+hdrs|kafkasink|floor] [--json FILE]\n",
           argv[0]);
       exit (2);
     }
@@ -469,27 +499,28 @@ main (int argc, char **argv)
     for (size_t i = 0; i < size; i++)
       payload[i] = char (i * 131 + 7);
     /* raw, raw with kafkasink's headers, kafkasink */
-    std::vector<Result> all[3];
-    Result best[3];
-    const char *names[3] = {"raw", "raw+hdrs", "kafkasink"};
-    bool wanted[3] = {s.only.empty () || s.only == "raw",
+    std::vector<Result> all[4];
+    Result best[4];
+    const char *names[4] = {"raw", "raw+hdrs", "kafkasink", "floor"};
+    bool wanted[4] = {s.only.empty () || s.only == "raw",
         s.only.empty () || s.only == "raw+hdrs",
-        s.only.empty () || s.only == "kafkasink"};
+        s.only.empty () || s.only == "kafkasink",
+        s.only.empty () || s.only == "floor"};
     for (int round = 0; round < s.rounds; round++) {
       /* Rotate the order, so that none always meets the broker first. */
-      for (int k = 0; k < 3; k++) {
-        int which = (k + round) % 3;
+      for (int k = 0; k < 4; k++) {
+        int which = (k + round) % 4;
         if (!wanted[which])
           continue;
-        Result r = which == 2 ? run_sink (s, size, payload)
+        Result r = which >= 2 ? run_sink (s, size, payload, which == 3)
                               : run_raw (s, size, payload, which == 1);
         all[which].push_back (r);
       }
     }
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < 4; k++)
       if (!all[k].empty ())
         best[k] = median (all[k]);
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < 4; k++)
       if (wanted[k])
         printf ("%9zu %-10s %9zu %12.0f %10.1f %12.2f\n", size, names[k],
             best[k].messages, best[k].msgs_per_s (), best[k].mb_per_s (),
@@ -504,6 +535,11 @@ main (int argc, char **argv)
           best[2].mb_per_s () / best[1].mb_per_s (),
           best[2].cpu_per_gb () / best[1].cpu_per_gb ());
     }
+    if (wanted[1] && wanted[2] && wanted[3])
+      printf ("%9zu CPU s/GB: pipeline floor %.2f, kafkasink above it %.2f, "
+              "raw+hdrs %.2f\n\n",
+          size, best[3].cpu_per_gb (), above_floor (best),
+          best[1].cpu_per_gb ());
     if (json)
       json_size (json, size, best, wanted);
     fflush (stdout);
