@@ -96,6 +96,10 @@ GST_DEBUG_CATEGORY_STATIC (gst_kafka_sink_debug);
 
 /* Bound of the metadata request that explains a flush timeout. */
 #define METADATA_TIMEOUT_MS 2000
+/* How often (in buffers) the streaming thread serves the delivery reports
+ * that are ready: they come a batch at a time, so once per buffer mostly
+ * finds none, and the poll costs a lock. */
+#define SERVE_INTERVAL 32
 
 /* Longest time between two messages that carry the caps. */
 #define CAPS_INTERVAL_US G_USEC_PER_SEC
@@ -299,6 +303,9 @@ struct GstKafkaSinkPrivate
    * so a thread waiting for room in the producer queue knows when to try
    * again. */
   guint64 delivery_generation = 0;
+  /* Buffers rendered: the streaming thread serves delivery reports every
+   * SERVE_INTERVAL of them. */
+  guint renders = 0;
   bool unlocking = false;
   /* An element error was posted: render() refuses more buffers. */
   bool failed = false;
@@ -1310,7 +1317,8 @@ gst_kafka_sink_render (GstBaseSink *bsink, GstBuffer *buf)
       "producing %" G_GSIZE_FORMAT " bytes, seq %" G_GUINT64_FORMAT, msg->size,
       info.seq);
   GstFlowReturn ret = produce (self, msg, hdrs, message_timestamp (self, buf));
-  serve_ready_events (self);
+  if (++priv->renders % SERVE_INTERVAL == 0)
+    serve_ready_events (self);
   return ret;
 }
 
