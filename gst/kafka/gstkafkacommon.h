@@ -159,6 +159,8 @@ struct FrameInfo
   GstClockTime pts = GST_CLOCK_TIME_NONE;
   GstClockTime dts = GST_CLOCK_TIME_NONE;
   GstClockTime duration = GST_CLOCK_TIME_NONE;
+  /* has_*: whether a decoded message gave the field; headers_write()
+   * ignores them. */
   guint32 flags = 0;
   bool has_flags = false;
   guint64 session = 0;
@@ -171,8 +173,8 @@ struct FrameInfo
 };
 
 /* Appends @info's headers to @hdrs: gst.caps when info->caps is set,
- * gst.buf, and gst.eos when info->eos is set. Fields whose has_ flag is
- * unset are written as zero. */
+ * gst.buf (flags, session and seq whatever their has_ flags), and gst.eos
+ * when info->eos is set. */
 void headers_write (rd_kafka_headers_t *hdrs, const FrameInfo &info);
 
 /* Decodes one header into @info. Headers that are not gst.* are ignored.

@@ -303,9 +303,6 @@ struct GstKafkaSinkPrivate
    * so a thread waiting for room in the producer queue knows when to try
    * again. */
   guint64 delivery_generation = 0;
-  /* Buffers rendered: the streaming thread serves delivery reports every
-   * SERVE_INTERVAL of them. */
-  guint renders = 0;
   bool unlocking = false;
   /* An element error was posted: render() refuses more buffers. */
   bool failed = false;
@@ -1303,12 +1300,9 @@ gst_kafka_sink_render (GstBaseSink *bsink, GstBuffer *buf)
   info.dts = GST_BUFFER_DTS (buf);
   info.duration = GST_BUFFER_DURATION (buf);
   info.flags = GST_BUFFER_FLAGS (buf) & GST_KAFKA_BUFFER_FLAGS_MASK;
-  info.has_flags = true;
   info.session = priv->session_id;
-  info.has_session = true;
   /* A dropped buffer keeps its number, so consumers can see the gap. */
   info.seq = priv->seq++;
-  info.has_seq = true;
 
   rd_kafka_headers_t *hdrs = rd_kafka_headers_new (2);
   gstkafka::headers_write (hdrs, info);
@@ -1317,7 +1311,8 @@ gst_kafka_sink_render (GstBaseSink *bsink, GstBuffer *buf)
       "producing %" G_GSIZE_FORMAT " bytes, seq %" G_GUINT64_FORMAT, msg->size,
       info.seq);
   GstFlowReturn ret = produce (self, msg, hdrs, message_timestamp (self, buf));
-  if (++priv->renders % SERVE_INTERVAL == 0)
+  /* Every SERVE_INTERVAL messages, counted by their sequence numbers. */
+  if (info.seq % SERVE_INTERVAL == 0)
     serve_ready_events (self);
   return ret;
 }
@@ -1333,9 +1328,7 @@ produce_eos_marker (GstKafkaSink *self)
   gstkafka::FrameInfo info;
   info.eos = true;
   info.session = priv->session_id;
-  info.has_session = true;
   info.seq = priv->seq++;
-  info.has_seq = true;
   rd_kafka_headers_t *hdrs = rd_kafka_headers_new (2);
   gstkafka::headers_write (hdrs, info);
 

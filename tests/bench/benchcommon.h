@@ -1,13 +1,18 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* What the throughput benchmarks measure and how: one round's figures, the
- * process's CPU time and a monotonic clock. */
+ * process's CPU time and a monotonic clock, the median round, and the JSON
+ * that tests/bench/run reads. */
 
 #pragma once
 
 #include <glib.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cstddef>
+#include <cstdio>
+#include <string>
+#include <vector>
 
 namespace bench {
 
@@ -50,5 +55,71 @@ now_seconds ()
 {
   return g_get_monotonic_time () / 1e6;
 }
+
+/* The round of median throughput. */
+inline Result
+median_round (std::vector<Result> v)
+{
+  std::sort (v.begin (), v.end (), [] (const Result &a, const Result &b) {
+    return a.mb_per_s () < b.mb_per_s ();
+  });
+  return v[v.size () / 2];
+}
+
+/* "1 KB", "100 KB", "1 MB". */
+inline std::string
+size_name (size_t size)
+{
+  if (size >= 1024 * 1024 && size % (1024 * 1024) == 0)
+    return std::to_string (size / (1024 * 1024)) + " MB";
+  if (size >= 1024 && size % 1024 == 0)
+    return std::to_string (size / 1024) + " KB";
+  return std::to_string (size) + " B";
+}
+
+/* A benchmark's figures as the JSON tests/bench/run reads: each one a
+ * value, the baseline measured in the same run, and their names. */
+class Json
+{
+public:
+  /* Writes nothing when @path is null; returns false when it cannot be
+   * created. */
+  bool open (const char *path, const char *benchmark, int rounds, double mbytes)
+  {
+    if (!path)
+      return true;
+    f_ = fopen (path, "w");
+    if (!f_)
+      return false;
+    fprintf (f_,
+        "{\"benchmark\": \"%s\", \"rounds\": %d, \"mbytes\": %g, "
+        "\"results\": [",
+        benchmark, rounds, mbytes);
+    return true;
+  }
+  void figure (const char *name, size_t size, double value, double baseline,
+      const char *baseline_name, const char *unit)
+  {
+    if (!f_)
+      return;
+    fprintf (f_,
+        "%s\n {\"name\": \"%s %s\", \"value\": %.4g, \"baseline\": "
+        "%.4g, \"baseline_name\": \"%s\", \"unit\": \"%s\", \"size\": %zu}",
+        first_ ? "" : ",", name, size_name (size).c_str (), value, baseline,
+        baseline_name, unit, size);
+    first_ = false;
+  }
+  ~Json ()
+  {
+    if (f_) {
+      fprintf (f_, "\n]}\n");
+      fclose (f_);
+    }
+  }
+
+private:
+  FILE *f_ = nullptr;
+  bool first_ = true;
+};
 
 } // namespace bench

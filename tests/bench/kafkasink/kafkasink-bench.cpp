@@ -205,11 +205,8 @@ run_raw (const Settings &s, size_t size, const std::vector<char> &payload,
           info.caps = "application/octet-stream";
         info.pts = i * GST_MSECOND;
         info.flags = 0;
-        info.has_flags = true;
         info.session = 0x0123456789abcdef;
-        info.has_session = true;
         info.seq = i;
-        info.has_seq = true;
         hdrs = rd_kafka_headers_new (2);
         gstkafka::headers_write (hdrs, info);
       }
@@ -346,26 +343,6 @@ run_sink (const Settings &s, size_t size, const std::vector<char> &payload,
   return r;
 }
 
-/* The round of median throughput. */
-Result
-median (std::vector<Result> v)
-{
-  std::sort (v.begin (), v.end (), [] (const Result &a, const Result &b) {
-    return a.mb_per_s () < b.mb_per_s ();
-  });
-  return v[v.size () / 2];
-}
-
-std::string
-size_name (size_t size)
-{
-  if (size >= 1024 * 1024 && size % (1024 * 1024) == 0)
-    return std::to_string (size / (1024 * 1024)) + " MB";
-  if (size >= 1024 && size % 1024 == 0)
-    return std::to_string (size / 1024) + " KB";
-  return std::to_string (size) + " B";
-}
-
 /* kafkasink's CPU per GB less that of the same pipeline with fakesink: its
  * own share, to compare with the raw producer writing the same headers. */
 double
@@ -378,18 +355,11 @@ above_floor (const Result *r)
  * (the element's own cost), and CPU per GB, also above the pipeline
  * floor. */
 void
-json_size (FILE *f, size_t size, const Result *r, const bool *wanted)
+json_size (bench::Json &json, size_t size, const Result *r, const bool *wanted)
 {
-  static bool first = true;
-  std::string sz = size_name (size);
   auto figure = [&] (const char *name, double value, double baseline,
                     const char *baseline_name, const char *unit) {
-    fprintf (f,
-        "%s\n {\"name\": \"%s %s\", \"value\": %.4g, \"baseline\": %.4g, "
-        "\"baseline_name\": \"%s\", \"unit\": \"%s\", \"size\": %zu}",
-        first ? "" : ",", name, sz.c_str (), value, baseline, baseline_name,
-        unit, size);
-    first = false;
+    json.figure (name, size, value, baseline, baseline_name, unit);
   };
   if (wanted[2] && wanted[0])
     figure ("produce MB/s", r[2].mb_per_s (), r[0].mb_per_s (), "raw", "MB/s");
@@ -484,16 +454,9 @@ main (int argc, char **argv)
       "msgs/s", "MB/s", "CPU s/GB");
 
   bool goal_met = true, compared = false;
-  FILE *json = nullptr;
-  if (s.json) {
-    json = fopen (s.json, "w");
-    if (!json)
-      die (s.json, g_strerror (errno));
-    fprintf (json,
-        "{\"benchmark\": \"kafkasink\", \"rounds\": %d, "
-        "\"mbytes\": %g, \"results\": [",
-        s.rounds, s.mbytes);
-  }
+  bench::Json json;
+  if (!json.open (s.json, "kafkasink", s.rounds, s.mbytes))
+    die (s.json, g_strerror (errno));
   for (size_t size : s.sizes) {
     std::vector<char> payload (size);
     for (size_t i = 0; i < size; i++)
@@ -519,7 +482,7 @@ main (int argc, char **argv)
     }
     for (int k = 0; k < 4; k++)
       if (!all[k].empty ())
-        best[k] = median (all[k]);
+        best[k] = bench::median_round (all[k]);
     for (int k = 0; k < 4; k++)
       if (wanted[k])
         printf ("%9zu %-10s %9zu %12.0f %10.1f %12.2f\n", size, names[k],
@@ -540,13 +503,8 @@ main (int argc, char **argv)
               "raw+hdrs %.2f\n\n",
           size, best[3].cpu_per_gb (), above_floor (best),
           best[1].cpu_per_gb ());
-    if (json)
-      json_size (json, size, best, wanted);
+    json_size (json, size, best, wanted);
     fflush (stdout);
-  }
-  if (json) {
-    fprintf (json, "\n]}\n");
-    fclose (json);
   }
   if (compared)
     printf ("goal (kafkasink >= 0.95x raw throughput): %s\n",

@@ -33,6 +33,7 @@
 #include "gstkafkacommon.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -65,6 +66,7 @@ const char *const src_defaults[][2] = {{"enable.auto.commit", "false"},
     {"enable.partition.eof", "true"}};
 
 using bench::cpu_seconds;
+using bench::median_round;
 using bench::now_seconds;
 using bench::Result;
 
@@ -123,11 +125,8 @@ fill_topic (const Settings &s, size_t size, size_t n)
     info.pts = i * 40 * GST_MSECOND;
     info.duration = 40 * GST_MSECOND;
     info.flags = i % 10 ? GST_BUFFER_FLAG_DELTA_UNIT : 0;
-    info.has_flags = true;
     info.session = 0x0123456789abcdef;
-    info.has_session = true;
     info.seq = i;
-    info.has_seq = true;
     for (;;) {
       rd_kafka_headers_t *hdrs = rd_kafka_headers_new (8);
       gstkafka::headers_write (hdrs, info);
@@ -382,39 +381,18 @@ parse_args (int argc, char **argv)
 
 } // namespace
 
-/* The round of median throughput. */
-Result
-median_round (std::vector<Result> v)
-{
-  std::sort (v.begin (), v.end (), [] (const Result &a, const Result &b) {
-    return a.mb_per_s () < b.mb_per_s ();
-  });
-  return v[v.size () / 2];
-}
-
 /* One size's figures as JSON: kafkasrc against raw (the goal), against
  * raw+hdrs, CPU per GB, and the time to the first message. */
 void
-json_size (FILE *f, size_t size, const std::vector<Result> *all,
+json_size (bench::Json &json, size_t size, const std::vector<Result> *all,
     const bool *wanted)
 {
-  static bool first = true;
   if (!wanted[0] || !wanted[2] || all[0].empty () || all[2].empty ())
     return;
   Result raw = median_round (all[0]), src = median_round (all[2]);
-  std::string sz = size >= 1024 * 1024 && size % (1024 * 1024) == 0
-                       ? std::to_string (size / (1024 * 1024)) + " MB"
-                   : size >= 1024 && size % 1024 == 0
-                       ? std::to_string (size / 1024) + " KB"
-                       : std::to_string (size) + " B";
   auto figure = [&] (const char *name, double value, double baseline,
                     const char *baseline_name, const char *unit) {
-    fprintf (f,
-        "%s\n {\"name\": \"%s %s\", \"value\": %.4g, \"baseline\": %.4g, "
-        "\"baseline_name\": \"%s\", \"unit\": \"%s\", \"size\": %zu}",
-        first ? "" : ",", name, sz.c_str (), value, baseline, baseline_name,
-        unit, size);
-    first = false;
+    json.figure (name, size, value, baseline, baseline_name, unit);
   };
   figure ("consume MB/s", src.mb_per_s (), raw.mb_per_s (), "raw", "MB/s");
   if (wanted[1] && !all[1].empty ())
@@ -449,12 +427,9 @@ main (int argc, char **argv)
   fflush (stdout);
 
   bool goal_met = true;
-  FILE *json = s.json ? fopen (s.json, "w") : nullptr;
-  if (json)
-    fprintf (json,
-        "{\"benchmark\": \"kafkasrc\", \"rounds\": %d, "
-        "\"mbytes\": %g, \"results\": [",
-        s.rounds, s.mbytes);
+  bench::Json json;
+  if (!json.open (s.json, "kafkasrc", s.rounds, s.mbytes))
+    die (s.json, g_strerror (errno));
   for (size_t size : s.sizes) {
     size_t n = std::max<size_t> (10, size_t (s.mbytes * 1024 * 1024 / size));
     std::string topic = fill_topic (s, size, n);
@@ -501,13 +476,8 @@ main (int argc, char **argv)
           src.cpu_per_gb () / raw.cpu_per_gb ());
       printf ("\n\n");
     }
-    if (json)
-      json_size (json, size, all, wanted);
+    json_size (json, size, all, wanted);
     fflush (stdout);
-  }
-  if (json) {
-    fprintf (json, "\n]}\n");
-    fclose (json);
   }
   printf ("goal (kafkasrc >= 0.95x raw throughput): %s\n",
       goal_met ? "met" : "missed");

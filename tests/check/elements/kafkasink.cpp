@@ -773,11 +773,12 @@ GST_START_TEST (test_fatal_error)
 GST_END_TEST;
 
 static std::vector<Record>
-produce_to (const std::string &topic, guint n,
-    std::function<void (GstElement *)> setup)
+produce_to (const std::string &topic, guint n, const char *config,
+    std::function<void (GstElement *)> setup = nullptr)
 {
-  GstElement *sink = new_sink (topic);
-  setup (sink);
+  GstElement *sink = new_sink (topic, config);
+  if (setup)
+    setup (sink);
   {
     SinkHarness sh (sink);
     for (guint i = 0; i < n; i++)
@@ -875,12 +876,8 @@ GST_START_TEST (test_queue_full_resumes)
   const guint n = 400;
   std::string topic = kafkatest::unique_topic ("sink-room");
   fail_unless (kafkatest::create_topic (topic, 1));
-  std::vector<Record> r = produce_to (topic, n, [] (GstElement *sink) {
-    GstStructure *s = gst_structure_from_string (
-        "kafka, queue.buffering.max.messages=10, linger.ms=20", nullptr);
-    g_object_set (sink, "config", s, nullptr);
-    gst_structure_free (s);
-  });
+  std::vector<Record> r = produce_to (topic, n,
+      "kafka, queue.buffering.max.messages=10, linger.ms=20");
   fail_unless_equals_int (r.size (), n);
   for (guint i = 0; i < n; i++)
     fail_unless_equals_uint64 (r[i].info.seq, i);
@@ -896,13 +893,9 @@ GST_START_TEST (test_partitions)
   /* librdkafka's partitioner: all delivered, each partition in order. */
   std::string topic = kafkatest::unique_topic ("sink-partitions");
   fail_unless (kafkatest::create_topic (topic, 4));
-  std::vector<Record> r = produce_to (topic, n, [] (GstElement *sink) {
-    /* Spread the messages instead of sticking to one partition. */
-    GstStructure *s = gst_structure_from_string (
-        "kafka, sticky.partitioning.linger.ms=0, partitioner=random", nullptr);
-    g_object_set (sink, "config", s, nullptr);
-    gst_structure_free (s);
-  });
+  /* Spread the messages instead of sticking to one partition. */
+  std::vector<Record> r = produce_to (topic, n,
+      "kafka, sticky.partitioning.linger.ms=0, partitioner=random");
   fail_unless_equals_int (r.size (), n);
   std::set<guint64> seqs;
   std::map<gint32, guint64> last;
@@ -919,7 +912,7 @@ GST_START_TEST (test_partitions)
   /* A fixed partition. */
   topic = kafkatest::unique_topic ("sink-partition-2");
   fail_unless (kafkatest::create_topic (topic, 4));
-  r = produce_to (topic, 10,
+  r = produce_to (topic, 10, nullptr,
       [] (GstElement *sink) { g_object_set (sink, "partition", 2, nullptr); });
   fail_unless_equals_int (r.size (), 10);
   for (auto &rec : r)
@@ -928,7 +921,7 @@ GST_START_TEST (test_partitions)
   /* A key keeps the stream in one partition, in order. */
   topic = kafkatest::unique_topic ("sink-partition-key");
   fail_unless (kafkatest::create_topic (topic, 4));
-  r = produce_to (topic, 20,
+  r = produce_to (topic, 20, nullptr,
       [] (GstElement *sink) { g_object_set (sink, "key", "cam", nullptr); });
   fail_unless_equals_int (r.size (), 20);
   for (guint i = 0; i < 20; i++) {

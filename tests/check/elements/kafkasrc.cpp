@@ -99,11 +99,8 @@ frame_info (guint64 session, guint64 seq, GstClockTime pts,
   info.dts = pts;
   info.duration = 40 * GST_MSECOND;
   info.flags = flags;
-  info.has_flags = true;
   info.session = session;
-  info.has_session = true;
   info.seq = seq;
-  info.has_seq = true;
   return info;
 }
 
@@ -252,6 +249,24 @@ payloads_of (const std::vector<GstBuffer *> &bufs)
   return out;
 }
 
+/* The caps of every caps event the element pushed so far, in order. */
+static std::vector<std::string>
+caps_pushed (GstHarness *h)
+{
+  std::vector<std::string> out;
+  GstEvent *ev;
+  while ((ev = gst_harness_try_pull_event (h))) {
+    if (GST_EVENT_TYPE (ev) == GST_EVENT_CAPS) {
+      GstCaps *caps;
+      gst_event_parse_caps (ev, &caps);
+      g_autofree gchar *str = gst_caps_to_string (caps);
+      out.push_back (str);
+    }
+    gst_event_unref (ev);
+  }
+  return out;
+}
+
 static std::vector<std::string>
 expected_payloads (int from, int to)
 {
@@ -353,21 +368,9 @@ GST_START_TEST (test_caps_change_and_discont)
       40 * GST_MSECOND);
 
   /* The caps changed once, as a caps event. */
-  int caps_events = 0;
-  std::string last;
-  GstEvent *ev;
-  while ((ev = gst_harness_try_pull_event (s.h))) {
-    if (GST_EVENT_TYPE (ev) == GST_EVENT_CAPS) {
-      GstCaps *caps;
-      gst_event_parse_caps (ev, &caps);
-      g_autofree gchar *str = gst_caps_to_string (caps);
-      last = str;
-      caps_events++;
-    }
-    gst_event_unref (ev);
-  }
-  fail_unless_equals_int (caps_events, 2);
-  fail_unless_equals_string (last.c_str (),
+  std::vector<std::string> caps = caps_pushed (s.h);
+  fail_unless_equals_int (caps.size (), 2);
+  fail_unless_equals_string (caps.back ().c_str (),
       "video/x-test, width=(int)8, height=(int)8");
   unref_all (bufs);
 }
@@ -603,17 +606,7 @@ GST_START_TEST (test_caps_strings_repeat)
   fail_unless (payloads_of (bufs) ==
                std::vector<std::string> ({"A", "B", "C", "D", "E", "F", "G"}));
 
-  std::vector<std::string> caps;
-  GstEvent *ev;
-  while ((ev = gst_harness_try_pull_event (s.h))) {
-    if (GST_EVENT_TYPE (ev) == GST_EVENT_CAPS) {
-      GstCaps *c;
-      gst_event_parse_caps (ev, &c);
-      g_autofree gchar *str = gst_caps_to_string (c);
-      caps.push_back (str);
-    }
-    gst_event_unref (ev);
-  }
+  std::vector<std::string> caps = caps_pushed (s.h);
   fail_unless (caps == std::vector<std::string> (
                            {"text/x-one", "text/x-two", "text/x-one"}));
 
@@ -782,9 +775,7 @@ GST_START_TEST (test_eos_marker)
     gstkafka::FrameInfo eos;
     eos.eos = true;
     eos.session = 7;
-    eos.has_session = true;
     eos.seq = 3;
-    eos.has_seq = true;
     p.send (topic, "", &eos);
   }
   /* Live, never stopping on its own: the marker ends the stream. */
@@ -1201,17 +1192,7 @@ GST_START_TEST (test_roundtrip_appsrc)
     fail_unless_equals_int (GST_BUFFER_FLAG_IS_SET (b, GST_BUFFER_FLAG_HEADER),
         i == 0);
   }
-  std::vector<std::string> caps;
-  GstEvent *ev;
-  while ((ev = gst_harness_try_pull_event (s.h))) {
-    if (GST_EVENT_TYPE (ev) == GST_EVENT_CAPS) {
-      GstCaps *c;
-      gst_event_parse_caps (ev, &c);
-      g_autofree gchar *str = gst_caps_to_string (c);
-      caps.push_back (str);
-    }
-    gst_event_unref (ev);
-  }
+  std::vector<std::string> caps = caps_pushed (s.h);
   fail_unless (caps == std::vector<std::string> ({"video/x-test, width=(int)4",
                            "video/x-test, width=(int)8"}));
   unref_all (bufs);

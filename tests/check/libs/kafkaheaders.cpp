@@ -44,11 +44,8 @@ GST_START_TEST (test_round_trip)
   in.dts = 2 * GST_SECOND;
   in.duration = GST_SECOND / 30;
   in.flags = GST_BUFFER_FLAG_DELTA_UNIT | GST_BUFFER_FLAG_DISCONT;
-  in.has_flags = true;
   in.session = G_GUINT64_CONSTANT (0x0123456789abcdef);
-  in.has_session = true;
   in.seq = G_MAXUINT64 - 1;
-  in.has_seq = true;
 
   bool ok;
   std::string problems;
