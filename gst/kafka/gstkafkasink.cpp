@@ -18,6 +18,8 @@
  * milliseconds normally, up to `message.timeout.ms` when the broker is away;
  * `queue.buffering.max.kbytes` bounds how much). An upstream element with a
  * small buffer pool may need a queue or a copy in front of kafkasink.
+ * A buffer list is rendered at once (GstBaseSink prerolls, synchronises and
+ * accounts once per list), and each of its buffers is a message of its own.
  * Acknowledgements (delivery reports) are served on a thread of the element;
  * a message that cannot be delivered is an element error naming the topic,
  * the partition and librdkafka's reason. On EOS, and when going to READY,
@@ -1317,6 +1319,22 @@ gst_kafka_sink_render (GstBaseSink *bsink, GstBuffer *buf)
   return ret;
 }
 
+/* A buffer list (from kafkasrc buffer-list=true, RTP payloaders, appsrc):
+ * GstBaseSink prerolls, synchronises and accounts once for the whole list,
+ * and every buffer is a message of its own, as in render(). */
+static GstFlowReturn
+gst_kafka_sink_render_list (GstBaseSink *bsink, GstBufferList *list)
+{
+  guint n = gst_buffer_list_length (list);
+  for (guint i = 0; i < n; i++) {
+    GstFlowReturn ret = gst_kafka_sink_render (bsink,
+        gst_buffer_list_get (list, i));
+    if (ret != GST_FLOW_OK)
+      return ret;
+  }
+  return GST_FLOW_OK;
+}
+
 static GstFlowReturn
 produce_eos_marker (GstKafkaSink *self)
 {
@@ -1720,6 +1738,7 @@ gst_kafka_sink_class_init (GstKafkaSinkClass *klass)
   basesink_class->unlock_stop = GST_DEBUG_FUNCPTR (gst_kafka_sink_unlock_stop);
   basesink_class->set_caps = GST_DEBUG_FUNCPTR (gst_kafka_sink_set_caps);
   basesink_class->render = GST_DEBUG_FUNCPTR (gst_kafka_sink_render);
+  basesink_class->render_list = GST_DEBUG_FUNCPTR (gst_kafka_sink_render_list);
   basesink_class->event = GST_DEBUG_FUNCPTR (gst_kafka_sink_event);
 
   gst_type_mark_as_plugin_api (GST_TYPE_KAFKA_SINK_QUEUE_FULL_POLICY,

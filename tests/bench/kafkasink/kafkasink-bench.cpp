@@ -5,14 +5,16 @@
  *
  *   KAFKA_BROKERS=host:port kafkasink-bench [--rounds N] [--mbytes M]
  *       [--sizes 1024,102400,1048576] [--config key=value,...]
- *       [--only raw|raw+hdrs|kafkasink|floor] [--json FILE]
+ *       [--only raw|raw+hdrs|kafkasink|floor|lists] [--json FILE]
  *
  * Three producers per size: "raw" (librdkafka's own producer idiom, payload
  * only), "raw+hdrs" (the same with the gst.* headers kafkasink writes, which
  * tells the cost of the message format from the cost of the element) and
  * "kafkasink" (appsrc ! kafkasink), plus "floor" (appsrc ! fakesink, the
  * same source and a sink that does nothing: what any GStreamer sink pays,
- * so that kafkasink's CPU above it compares with raw+hdrs). Each round runs
+ * so that kafkasink's CPU above it compares with raw+hdrs), and "lists"
+ * (appsrc pushing lists of LIST_LENGTH buffers ! kafkasink, as kafkasrc
+ * buffer-list=true does: kafkasink renders a list at once). Each round runs
  * each once, in rotating
  * order, to a fresh topic deleted afterwards; the median round counts (by
  * throughput). Prints
@@ -49,13 +51,29 @@ struct Settings
   /* Payload megabytes per measurement. */
   double mbytes = 256;
   std::vector<size_t> sizes = {1024, 100 * 1024, 1024 * 1024};
-  /* Run only "raw", "raw+hdrs", "kafkasink" or "floor" (for profiling);
-   * empty: all. */
+  /* Run only "raw", "raw+hdrs", "kafkasink", "floor" or "lists" (for
+   * profiling); empty: all. */
   std::string only;
   /* Extra librdkafka settings, applied to both producers. */
   std::vector<std::pair<std::string, std::string>> config;
   const char *json = nullptr;
 };
+
+enum Producer
+{
+  RAW,
+  RAW_HDRS,
+  SINK,
+  FLOOR,
+  LISTS,
+  N_PRODUCERS
+};
+const char *producer_names[N_PRODUCERS] = {"raw", "raw+hdrs", "kafkasink",
+    "floor", "lists"};
+
+/* Buffers per list of the "lists" producer: what kafkasrc buffer-list=true
+ * pushes at most. */
+constexpr size_t LIST_LENGTH = 8;
 
 /* kafkasink's defaults (see gstkafkasink.cpp), which the raw producer must
  * share for the comparison to mean anything. */
@@ -248,6 +266,9 @@ struct Feeder
   size_t size;
   size_t count;
   size_t pushed;
+  /* Buffers per list, 0 for one buffer at a time. */
+  size_t list_length;
+  GstBufferList *list;
 };
 
 void
@@ -262,7 +283,18 @@ feed (GstAppSrc *src, guint, gpointer data)
         const_cast<char *> (f->payload->data ()), f->size, 0, f->size, nullptr,
         nullptr);
     GST_BUFFER_PTS (buf) = f->pushed * GST_MSECOND;
-    gst_app_src_push_buffer (src, buf);
+    if (!f->list_length) {
+      gst_app_src_push_buffer (src, buf);
+      continue;
+    }
+    if (!f->list)
+      f->list = gst_buffer_list_new_sized (f->list_length);
+    gst_buffer_list_add (f->list, buf);
+    if (gst_buffer_list_length (f->list) == f->list_length ||
+        f->pushed + 1 == f->count) {
+      gst_app_src_push_buffer_list (src, f->list);
+      f->list = nullptr;
+    }
   }
   if (f->pushed == f->count)
     gst_app_src_end_of_stream (src);
@@ -270,10 +302,11 @@ feed (GstAppSrc *src, guint, gpointer data)
 
 /* appsrc ! kafkasink, or with @floor appsrc ! fakesink: what the same
  * source and a sink doing nothing cost, the part of kafkasink's figures that
- * any GStreamer sink would pay. */
+ * any GStreamer sink would pay. appsrc pushes lists of @list_length buffers,
+ * or single buffers with 0. */
 Result
 run_sink (const Settings &s, size_t size, const std::vector<char> &payload,
-    bool floor)
+    bool floor, size_t list_length)
 {
   std::string topic = floor ? "" : new_topic (s, "sink", size);
   size_t n = message_count (s, size);
@@ -303,7 +336,7 @@ run_sink (const Settings &s, size_t size, const std::vector<char> &payload,
   }
   gst_bin_add_many (GST_BIN (pipeline), src, sink, nullptr);
   gst_element_link (src, sink);
-  Feeder feeder{&payload, size, n, 0};
+  Feeder feeder{&payload, size, n, 0, list_length, nullptr};
   GstAppSrcCallbacks callbacks = {};
   callbacks.need_data = feed;
   gst_app_src_set_callbacks (GST_APP_SRC (src), &callbacks, &feeder, nullptr);
@@ -348,7 +381,7 @@ run_sink (const Settings &s, size_t size, const std::vector<char> &payload,
 double
 above_floor (const Result *r)
 {
-  return r[2].cpu_per_gb () - r[3].cpu_per_gb ();
+  return r[SINK].cpu_per_gb () - r[FLOOR].cpu_per_gb ();
 }
 
 /* One size's figures: kafkasink against raw (the goal), against raw+hdrs
@@ -361,22 +394,29 @@ json_size (bench::Json &json, size_t size, const Result *r, const bool *wanted)
                     const char *baseline_name, const char *unit) {
     json.figure (name, size, value, baseline, baseline_name, unit);
   };
-  if (wanted[2] && wanted[0])
-    figure ("produce MB/s", r[2].mb_per_s (), r[0].mb_per_s (), "raw", "MB/s");
-  if (wanted[2] && wanted[1])
-    figure ("produce MB/s vs raw+hdrs", r[2].mb_per_s (), r[1].mb_per_s (),
+  if (wanted[SINK] && wanted[RAW])
+    figure ("produce MB/s", r[SINK].mb_per_s (), r[RAW].mb_per_s (), "raw",
+        "MB/s");
+  if (wanted[LISTS] && wanted[RAW])
+    figure ("lists of 8: produce MB/s", r[LISTS].mb_per_s (),
+        r[RAW].mb_per_s (), "raw", "MB/s");
+  if (wanted[LISTS] && wanted[RAW])
+    figure ("lists of 8: produce CPU s/GB", r[LISTS].cpu_per_gb (),
+        r[RAW].cpu_per_gb (), "raw", "s/GB");
+  if (wanted[SINK] && wanted[RAW_HDRS])
+    figure ("produce MB/s vs raw+hdrs", r[SINK].mb_per_s (), r[RAW_HDRS].mb_per_s (),
         "raw+hdrs", "MB/s");
-  if (wanted[1] && wanted[0])
-    figure ("raw+hdrs MB/s", r[1].mb_per_s (), r[0].mb_per_s (), "raw", "MB/s");
-  if (wanted[2] && wanted[0])
-    figure ("produce CPU s/GB", r[2].cpu_per_gb (), r[0].cpu_per_gb (), "raw",
+  if (wanted[RAW_HDRS] && wanted[RAW])
+    figure ("raw+hdrs MB/s", r[RAW_HDRS].mb_per_s (), r[RAW].mb_per_s (), "raw", "MB/s");
+  if (wanted[SINK] && wanted[RAW])
+    figure ("produce CPU s/GB", r[SINK].cpu_per_gb (), r[RAW].cpu_per_gb (), "raw",
         "s/GB");
-  if (wanted[3] && wanted[2])
-    figure ("pipeline floor CPU s/GB", r[3].cpu_per_gb (), r[2].cpu_per_gb (),
+  if (wanted[FLOOR] && wanted[SINK])
+    figure ("pipeline floor CPU s/GB", r[FLOOR].cpu_per_gb (), r[SINK].cpu_per_gb (),
         "kafkasink", "s/GB");
-  if (wanted[3] && wanted[2] && wanted[1])
+  if (wanted[FLOOR] && wanted[SINK] && wanted[RAW_HDRS])
     figure ("produce CPU s/GB above the floor", above_floor (r),
-        r[1].cpu_per_gb (), "raw+hdrs", "s/GB");
+        r[RAW_HDRS].cpu_per_gb (), "raw+hdrs", "s/GB");
 }
 
 Settings
@@ -400,9 +440,10 @@ parse_args (int argc, char **argv)
         s.sizes.push_back (strtoul (parts[j], nullptr, 10));
       i++;
     } else if (a == "--only" && v) {
-      if (strcmp (v, "raw") && strcmp (v, "raw+hdrs") &&
-          strcmp (v, "kafkasink") && strcmp (v, "floor"))
-        die ("--only", "expected raw, raw+hdrs, kafkasink or floor");
+      if (std::find_if (std::begin (producer_names), std::end (producer_names),
+              [v] (const char *n) { return strcmp (n, v) == 0; }) ==
+          std::end (producer_names))
+        die ("--only", "expected raw, raw+hdrs, kafkasink, floor or lists");
       s.only = v;
       i++;
     } else if (a == "--json" && v) {
@@ -461,48 +502,53 @@ main (int argc, char **argv)
     std::vector<char> payload (size);
     for (size_t i = 0; i < size; i++)
       payload[i] = char (i * 131 + 7);
-    /* raw, raw with kafkasink's headers, kafkasink */
-    std::vector<Result> all[4];
-    Result best[4];
-    const char *names[4] = {"raw", "raw+hdrs", "kafkasink", "floor"};
-    bool wanted[4] = {s.only.empty () || s.only == "raw",
-        s.only.empty () || s.only == "raw+hdrs",
-        s.only.empty () || s.only == "kafkasink",
-        s.only.empty () || s.only == "floor"};
+    std::vector<Result> all[N_PRODUCERS];
+    Result best[N_PRODUCERS];
+    bool wanted[N_PRODUCERS];
+    for (int k = 0; k < N_PRODUCERS; k++)
+      wanted[k] = s.only.empty () || s.only == producer_names[k];
     for (int round = 0; round < s.rounds; round++) {
       /* Rotate the order, so that none always meets the broker first. */
-      for (int k = 0; k < 4; k++) {
-        int which = (k + round) % 4;
+      for (int k = 0; k < N_PRODUCERS; k++) {
+        int which = (k + round) % N_PRODUCERS;
         if (!wanted[which])
           continue;
-        Result r = which >= 2 ? run_sink (s, size, payload, which == 3)
-                              : run_raw (s, size, payload, which == 1);
+        Result r;
+        if (which == RAW || which == RAW_HDRS)
+          r = run_raw (s, size, payload, which == RAW_HDRS);
+        else
+          r = run_sink (s, size, payload, which == FLOOR,
+              which == LISTS ? LIST_LENGTH : 0);
         all[which].push_back (r);
       }
     }
-    for (int k = 0; k < 4; k++)
+    for (int k = 0; k < N_PRODUCERS; k++)
       if (!all[k].empty ())
         best[k] = bench::median_round (all[k]);
-    for (int k = 0; k < 4; k++)
+    for (int k = 0; k < N_PRODUCERS; k++)
       if (wanted[k])
-        printf ("%9zu %-10s %9zu %12.0f %10.1f %12.2f\n", size, names[k],
-            best[k].messages, best[k].msgs_per_s (), best[k].mb_per_s (),
+        printf ("%9zu %-10s %9zu %12.0f %10.1f %12.2f\n", size,
+            producer_names[k], best[k].messages, best[k].msgs_per_s (), best[k].mb_per_s (),
             best[k].cpu_per_gb ());
-    if (wanted[0] && wanted[2]) {
-      double ratio = best[2].mb_per_s () / best[0].mb_per_s ();
+    if (wanted[RAW] && wanted[SINK]) {
+      double ratio = best[SINK].mb_per_s () / best[RAW].mb_per_s ();
       goal_met &= ratio >= 0.95;
       compared = true;
       printf ("%9zu kafkasink/raw: throughput %.2f, CPU per GB %.2f; "
               "kafkasink/raw+hdrs: throughput %.2f, CPU per GB %.2f\n\n",
-          size, ratio, best[2].cpu_per_gb () / best[0].cpu_per_gb (),
-          best[2].mb_per_s () / best[1].mb_per_s (),
-          best[2].cpu_per_gb () / best[1].cpu_per_gb ());
+          size, ratio, best[SINK].cpu_per_gb () / best[RAW].cpu_per_gb (),
+          best[SINK].mb_per_s () / best[RAW_HDRS].mb_per_s (),
+          best[SINK].cpu_per_gb () / best[RAW_HDRS].cpu_per_gb ());
     }
-    if (wanted[1] && wanted[2] && wanted[3])
+    if (wanted[RAW] && wanted[LISTS])
+      printf ("%9zu lists of %zu/raw: throughput %.2f, CPU per GB %.2f\n\n",
+          size, LIST_LENGTH, best[LISTS].mb_per_s () / best[RAW].mb_per_s (),
+          best[LISTS].cpu_per_gb () / best[RAW].cpu_per_gb ());
+    if (wanted[RAW_HDRS] && wanted[SINK] && wanted[FLOOR])
       printf ("%9zu CPU s/GB: pipeline floor %.2f, kafkasink above it %.2f, "
               "raw+hdrs %.2f\n\n",
-          size, best[3].cpu_per_gb (), above_floor (best),
-          best[1].cpu_per_gb ());
+          size, best[FLOOR].cpu_per_gb (), above_floor (best),
+          best[RAW_HDRS].cpu_per_gb ());
     json_size (json, size, best, wanted);
     fflush (stdout);
   }

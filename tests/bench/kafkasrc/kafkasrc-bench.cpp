@@ -175,7 +175,7 @@ Result
 run_raw (const Settings &s, const std::string &topic, size_t n, bool headers)
 {
   char errstr[512];
-  double cpu0 = cpu_seconds (), t0 = now_seconds ();
+  double t0 = now_seconds ();
   rd_kafka_conf_t *conf = rd_kafka_conf_new ();
   conf_set (conf, "bootstrap.servers", s.brokers);
   g_autofree gchar *group = g_strdup_printf ("bench-%08x%08x", g_random_int (),
@@ -227,7 +227,6 @@ run_raw (const Settings &s, const std::string &topic, size_t n, bool headers)
   }
   r.seconds = now_seconds () - t1;
   r.cpu = cpu_seconds () - cpu1;
-  (void) cpu0;
   rd_kafka_consumer_close (rk);
   rd_kafka_destroy (rk);
   if (checksum == 0)
@@ -235,9 +234,10 @@ run_raw (const Settings &s, const std::string &topic, size_t n, bool headers)
   return r;
 }
 
-/* Times the first buffer reaching the sink and the EOS right after the
- * last (stop-at=end): no probe runs for every buffer, which would be a cost
- * the raw consumer does not pay. */
+/* Times the first buffer reaching the sink, with a probe that removes
+ * itself, and the EOS right after the last buffer (stop-at=end), when the
+ * pipeline posts it: a pad with a probe runs its probe hooks for every
+ * buffer, a cost the raw consumer does not pay. */
 struct Probe
 {
   double t_first = 0, cpu_first = 0, t_last = 0, cpu_last = 0;
@@ -252,15 +252,17 @@ probe_first (GstPad *, GstPadProbeInfo *, gpointer data)
   return GST_PAD_PROBE_REMOVE;
 }
 
-GstPadProbeReturn
-probe_eos (GstPad *, GstPadProbeInfo *info, gpointer data)
+/* Runs in the thread that posts the message: fakesink's streaming thread,
+ * for the EOS. */
+GstBusSyncReply
+bus_eos (GstBus *, GstMessage *msg, gpointer data)
 {
   auto p = static_cast<Probe *> (data);
-  if (GST_EVENT_TYPE (GST_PAD_PROBE_INFO_EVENT (info)) == GST_EVENT_EOS) {
+  if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS) {
     p->t_last = now_seconds ();
     p->cpu_last = cpu_seconds ();
   }
-  return GST_PAD_PROBE_OK;
+  return GST_BUS_PASS;
 }
 
 Result
@@ -293,22 +295,20 @@ run_src (const Settings &s, const std::string &topic, size_t n)
       GstPadProbeType (
           GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
       probe_first, &probe, nullptr);
-  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, probe_eos,
-      &probe, nullptr);
   gst_object_unref (pad);
+  GstBus *bus = gst_element_get_bus (pipeline);
+  gst_bus_set_sync_handler (bus, bus_eos, &probe, nullptr);
 
   /* kafkasrc creates its consumer in the state change, inside the timer
    * like the raw consumer's rd_kafka_new(). */
-  double cpu0 = cpu_seconds (), t0 = now_seconds ();
+  double t0 = now_seconds ();
   gst_element_set_state (pipeline, GST_STATE_PLAYING);
-  GstBus *bus = gst_element_get_bus (pipeline);
   GstMessage *msg = gst_bus_timed_pop_filtered (bus, GST_CLOCK_TIME_NONE,
       GstMessageType (GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
   Result r;
   r.startup = probe.t_first - t0;
   r.seconds = probe.t_last - probe.t_first;
   r.cpu = probe.cpu_last - probe.cpu_first;
-  (void) cpu0;
   if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR) {
     GError *err = nullptr;
     gst_message_parse_error (msg, &err, nullptr);
@@ -426,7 +426,7 @@ main (int argc, char **argv)
       "msgs/s", "MB/s", "CPU s/GB", "startup s");
   fflush (stdout);
 
-  bool goal_met = true;
+  bool goal_met = true, compared = false;
   bench::Json json;
   if (!json.open (s.json, "kafkasrc", s.rounds, s.mbytes))
     die (s.json, g_strerror (errno));
@@ -462,6 +462,7 @@ main (int argc, char **argv)
     if (wanted[0] && wanted[2]) {
       double ratio = best[2].mb_per_s () / best[0].mb_per_s ();
       goal_met &= ratio >= 0.95;
+      compared = true;
       printf ("%9zu kafkasrc/raw: throughput %.2f, CPU per GB %.2f", size,
           ratio, best[2].cpu_per_gb () / best[0].cpu_per_gb ());
       if (wanted[1])
@@ -479,7 +480,8 @@ main (int argc, char **argv)
     json_size (json, size, all, wanted);
     fflush (stdout);
   }
-  printf ("goal (kafkasrc >= 0.95x raw throughput): %s\n",
-      goal_met ? "met" : "missed");
+  if (compared)
+    printf ("goal (kafkasrc >= 0.95x raw throughput): %s\n",
+        goal_met ? "met" : "missed");
   return 0;
 }

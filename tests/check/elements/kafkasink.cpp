@@ -446,6 +446,59 @@ GST_START_TEST (test_round_trip)
 
 GST_END_TEST;
 
+/* Buffer lists (kafkasrc buffer-list=true, RTP payloaders, appsrc) are
+ * rendered at once, and every buffer is still a message of its own, with
+ * its own timestamps, flags and sequence number. */
+GST_START_TEST (test_buffer_lists)
+{
+  const guint lengths[] = {1, 5, 8, 2, 13};
+  std::string topic = kafkatest::unique_topic ("sink-lists");
+  fail_unless (kafkatest::create_topic (topic));
+  GstElement *sink = new_sink (topic);
+  const char *caps = "video/x-test, width=(int)320, height=(int)240";
+  guint n = 0;
+  {
+    SinkHarness sh (sink, caps);
+    for (guint len : lengths) {
+      if (n == 0) {
+        /* The first one alone: the harness sends its sticky events. */
+        fail_unless_equals_int (sh.push (make_buffer (n++, 100)), GST_FLOW_OK);
+        continue;
+      }
+      GstBufferList *list = gst_buffer_list_new_sized (len);
+      for (guint i = 0; i < len; i++, n++)
+        gst_buffer_list_add (list, make_buffer (n, 100 + n));
+      fail_unless_equals_int (gst_pad_push_list (sh.h->srcpad, list),
+          GST_FLOW_OK);
+    }
+    fail_unless (sh.eos ());
+    GstMessage *msg = sh.pop (GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+    fail_unless (msg && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS);
+    gst_message_unref (msg);
+    fail_unless_equals_uint64 (sh.stat ("messages-delivered"), n);
+  }
+
+  std::vector<Record> records = consume_all (topic);
+  fail_unless_equals_int (records.size (), n);
+  for (guint i = 0; i < n; i++) {
+    const Record &r = records[i];
+    fail_unless (r.payload == expected_payload (i, i == 0 ? 100 : 100 + i),
+        "payload %u differs", i);
+    fail_unless (r.info.has_seq && r.info.seq == i);
+    fail_unless_equals_uint64 (r.info.pts, i * 40 * GST_MSECOND);
+    fail_unless_equals_uint64 (r.info.duration, 40 * GST_MSECOND);
+    fail_unless_equals_int (r.info.flags & GST_BUFFER_FLAG_DELTA_UNIT,
+        i % 5 ? GST_BUFFER_FLAG_DELTA_UNIT : 0);
+    if (i % 5 == 0)
+      fail_unless_equals_string (r.caps.c_str (), caps);
+    if (i > 0)
+      fail_unless_equals_int64 (r.timestamp - records[0].timestamp,
+          gint64 (i) * 40);
+  }
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_eos_marker_and_sessions)
 {
   std::string topic = kafkatest::unique_topic ("sink-eos-marker");
@@ -1250,6 +1303,7 @@ kafkasink_suite (void)
   tcase_set_timeout (tc, 180);
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_round_trip);
+  tcase_add_test (tc, test_buffer_lists);
   tcase_add_test (tc, test_eos_marker_and_sessions);
   tcase_add_test (tc, test_caps_change);
   tcase_add_test (tc, test_zero_copy);
