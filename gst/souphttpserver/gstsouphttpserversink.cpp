@@ -333,6 +333,10 @@ gst_soup_http_server_sink_class_init (GstSoupHttpServerSinkClass *klass)
    * dropped while nobody watches, and every client that falls behind skips
    * frames.
    *
+   * An end-of-stream sent to the pipeline goes to its sources and cannot
+   * pass a stream that is held: stop a viewer that nobody watches without
+   * `gst-launch-1.0 -e` (it needs no EOS to finish), or set this to FALSE.
+   *
    * Since: 0.1
    */
   g_object_class_install_property (gobject_class, PROP_WAIT_FOR_CLIENTS,
