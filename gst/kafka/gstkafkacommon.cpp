@@ -187,39 +187,9 @@ conf_new (GstElement *element, GstDebugCategory *cat,
 
 /* --- Header codec -------------------------------------------------------- */
 
-void
-put_be64 (guint8 *out, guint64 v)
-{
-  v = GUINT64_TO_BE (v);
-  memcpy (out, &v, sizeof (v));
-}
-
-guint64
-get_be64 (const guint8 *in)
-{
-  guint64 v = 0;
-  for (int i = 0; i < 8; i++)
-    v = (v << 8) | in[i];
-  return v;
-}
-
 /* Header names are literals: their length is known here, which spares
  * librdkafka a strlen() per header and per message. */
 #define NAME(literal) literal, ssize_t (sizeof (literal) - 1)
-
-static void
-put_be32 (guint8 *out, guint32 v)
-{
-  v = GUINT32_TO_BE (v);
-  memcpy (out, &v, sizeof (v));
-}
-
-static guint32
-get_be32 (const guint8 *in)
-{
-  return (guint32 (in[0]) << 24) | (guint32 (in[1]) << 16) |
-         (guint32 (in[2]) << 8) | in[3];
-}
 
 void
 headers_write (rd_kafka_headers_t *hdrs, const FrameInfo &info)
@@ -238,14 +208,14 @@ headers_write (rd_kafka_headers_t *hdrs, const FrameInfo &info)
     if (!GST_CLOCK_TIME_IS_VALID (times[i]))
       continue;
     present |= 1 << i;
-    put_be64 (buf + len, times[i]);
+    GST_WRITE_UINT64_BE (buf + len, times[i]);
     len += 8;
   }
   buf[0] = GST_KAFKA_BUF_VERSION;
   buf[1] = present;
-  put_be32 (buf + 2, info.flags & GST_KAFKA_BUFFER_FLAGS_MASK);
-  put_be64 (buf + 6, info.session);
-  put_be64 (buf + 14, info.seq);
+  GST_WRITE_UINT32_BE (buf + 2, info.flags & GST_KAFKA_BUFFER_FLAGS_MASK);
+  GST_WRITE_UINT64_BE (buf + 6, info.session);
+  GST_WRITE_UINT64_BE (buf + 14, info.seq);
   rd_kafka_header_add (hdrs, NAME (GST_KAFKA_HEADER_BUF), buf, len);
 
   if (info.eos)
@@ -267,7 +237,7 @@ parse_u64 (const char *name, const void *value, size_t size, guint64 &out,
               std::to_string (value ? size : 0) + " bytes, expected 8";
     return false;
   }
-  out = get_be64 (static_cast<const guint8 *> (value));
+  out = GST_READ_UINT64_BE (value);
   seen = true;
   return true;
 }
@@ -276,15 +246,15 @@ parse_u64 (const char *name, const void *value, size_t size, guint64 &out,
 static bool
 buf_parse (FrameInfo &info, const guint8 *v, size_t size, std::string &problem)
 {
-  const std::string name = GST_KAFKA_HEADER_BUF;
   if (!v || size < GST_KAFKA_BUF_FIXED_SIZE) {
-    problem = "header " + name + " has " + std::to_string (v ? size : 0) +
-              " bytes, expected at least " +
+    problem = std::string ("header " GST_KAFKA_HEADER_BUF " has ") +
+              std::to_string (v ? size : 0) + " bytes, expected at least " +
               std::to_string (GST_KAFKA_BUF_FIXED_SIZE);
     return false;
   }
   if (v[0] != GST_KAFKA_BUF_VERSION) {
-    problem = "header " + name + " has version " + std::to_string (v[0]) +
+    problem = std::string ("header " GST_KAFKA_HEADER_BUF " has version ") +
+              std::to_string (v[0]) +
               ", this version of gst-kafka reads version " +
               std::to_string (GST_KAFKA_BUF_VERSION);
     return false;
@@ -293,15 +263,18 @@ buf_parse (FrameInfo &info, const guint8 *v, size_t size, std::string &problem)
   if (present & ~0x07) {
     gchar hex[8];
     g_snprintf (hex, sizeof (hex), "0x%02x", present);
-    problem = "header " + name + " marks unknown fields (" + hex + ")";
+    problem = std::string (
+                  "header " GST_KAFKA_HEADER_BUF " marks unknown fields (") +
+              hex + ")";
     return false;
   }
   const size_t expected = GST_KAFKA_BUF_FIXED_SIZE +
                           8 * size_t (!!(present & 1) + !!(present & 2) +
                                       !!(present & 4));
   if (size != expected) {
-    problem = "header " + name + " has " + std::to_string (size) +
-              " bytes, expected " + std::to_string (expected);
+    problem = std::string ("header " GST_KAFKA_HEADER_BUF " has ") +
+              std::to_string (size) + " bytes, expected " +
+              std::to_string (expected);
     return false;
   }
   GstClockTime *times[] = {&info.pts, &info.dts, &info.duration};
@@ -309,21 +282,22 @@ buf_parse (FrameInfo &info, const guint8 *v, size_t size, std::string &problem)
   for (guint i = 0; i < G_N_ELEMENTS (times); i++)
     repeated |= (present & (1 << i)) && GST_CLOCK_TIME_IS_VALID (*times[i]);
   if (repeated) {
-    problem = "header " + name + " repeats fields given by other headers";
+    problem = "header " GST_KAFKA_HEADER_BUF
+              " repeats fields given by other headers";
     return false;
   }
 
-  info.flags = get_be32 (v + 2) & GST_KAFKA_BUFFER_FLAGS_MASK;
+  info.flags = GST_READ_UINT32_BE (v + 2) & GST_KAFKA_BUFFER_FLAGS_MASK;
   info.has_flags = true;
-  info.session = get_be64 (v + 6);
+  info.session = GST_READ_UINT64_BE (v + 6);
   info.has_session = true;
-  info.seq = get_be64 (v + 14);
+  info.seq = GST_READ_UINT64_BE (v + 14);
   info.has_seq = true;
   size_t pos = GST_KAFKA_BUF_FIXED_SIZE;
   for (guint i = 0; i < G_N_ELEMENTS (times); i++) {
     if (!(present & (1 << i)))
       continue;
-    *times[i] = get_be64 (v + pos);
+    *times[i] = GST_READ_UINT64_BE (v + pos);
     pos += 8;
   }
   return true;
@@ -342,6 +316,9 @@ header_parse (FrameInfo &info, const char *name, const void *value, size_t size,
   const char c = name[4];
   bool seen;
   guint64 v;
+  /* kafkasink's one header per message first. */
+  if (c == 'b' && strcmp (name, GST_KAFKA_HEADER_BUF) == 0)
+    return buf_parse (info, static_cast<const guint8 *> (value), size, problem);
   if (c == 'c' && strcmp (name, GST_KAFKA_HEADER_CAPS) == 0) {
     if (info.caps) {
       problem = "header " GST_KAFKA_HEADER_CAPS " appears more than once";
@@ -384,8 +361,7 @@ header_parse (FrameInfo &info, const char *name, const void *value, size_t size,
                 std::to_string (value ? size : 0) + " bytes, expected 4";
       return false;
     }
-    info.flags = get_be32 (static_cast<const guint8 *> (value)) &
-                 GST_KAFKA_BUFFER_FLAGS_MASK;
+    info.flags = GST_READ_UINT32_BE (value) & GST_KAFKA_BUFFER_FLAGS_MASK;
     info.has_flags = true;
     return true;
   }
@@ -394,8 +370,6 @@ header_parse (FrameInfo &info, const char *name, const void *value, size_t size,
         problem);
   if (c == 's' && strcmp (name, GST_KAFKA_HEADER_SEQ) == 0)
     return parse_u64 (name, value, size, info.seq, info.has_seq, problem);
-  if (c == 'b' && strcmp (name, GST_KAFKA_HEADER_BUF) == 0)
-    return buf_parse (info, static_cast<const guint8 *> (value), size, problem);
   if (c == 'e' && strcmp (name, GST_KAFKA_HEADER_EOS) == 0) {
     info.eos = true;
     return true;

@@ -198,10 +198,6 @@ bool headers_read (const rd_kafka_message_t *msg, FrameInfo &info,
  * does not parse or does not describe fixed caps. */
 GstCaps *frame_info_parse_caps (const FrameInfo &info, std::string &problem);
 
-/* Big-endian helpers of the wire format. */
-void put_be64 (guint8 *out, guint64 v);
-guint64 get_be64 (const guint8 *in);
-
 /* Error text of librdkafka for logging: "NAME: description". */
 std::string err_text (rd_kafka_resp_err_t err);
 
