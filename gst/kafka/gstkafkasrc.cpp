@@ -74,6 +74,12 @@
  *     stop-at=end ! decodebin ! videoconvert ! pngenc ! \
  *     multifilesink location=frame-%05d.png
  * ]| Saves every frame of a topic as fast as possible, then stops.
+ * |[
+ * gst-launch-1.0 kafkasrc topic=camera-1 is-live=false start-from=earliest \
+ *     stop-at=end buffer-list=true ! \
+ *     kafkasink topic=camera-1-archive sync=false
+ * ]| Copies a topic to another with its timing, flags and caps, a list of
+ * messages at a time, then stops.
  *
  * Since: 0.1
  */
