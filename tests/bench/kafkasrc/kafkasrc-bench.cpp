@@ -5,20 +5,20 @@
  *
  *   KAFKA_BROKERS=host:port kafkasrc-bench [--rounds N] [--mbytes M]
  *       [--sizes 1024,102400,1048576] [--config key=value,...]
- *       [--only raw|raw+hdrs|kafkasrc] [--buffer-list]
+ *       [--only raw|raw+hdrs|kafkasrc|lists] [--json FILE]
  *
  * For each size one topic is filled with M megabytes of messages carrying
- * the gst.* headers kafkasink writes. Three consumers then read it from the
+ * the gst.* headers kafkasink writes. Four consumers then read it from the
  * beginning to the end: "raw" (librdkafka's consumer idiom: poll, look at
  * the payload, destroy), "raw+hdrs" (the same, also decoding the gst.*
  * headers, which tells the cost of the message format from the cost of the
- * element) and "kafkasrc" (kafkasrc is-live=false stop-at=end ! fakesink
- * sync=false enable-last-sample=false; with --buffer-list, kafkasrc
- * buffer-list=true). Each round runs each once, in rotating
- * order; the best round counts. Prints messages/s, MB/s, CPU seconds per GB
- * (user + system time of this process, librdkafka's threads included) and the
- * ratios, measured from the first message to the last, and separately the time
- * from the start (rd_kafka_new(), or the change to PLAYING) to the first
+ * element), "kafkasrc" (kafkasrc is-live=false stop-at=end ! fakesink
+ * sync=false enable-last-sample=false) and "lists" (the same with kafkasrc
+ * buffer-list=true). Each round runs each once, in rotating order; the
+ * median round counts (by throughput). Prints messages/s, MB/s, CPU seconds per
+ * GB (user + system time of this process, librdkafka's threads included) and
+ * the ratios, measured from the first message to the last, and separately the
+ * time from the start (rd_kafka_new(), or the change to PLAYING) to the first
  * message. */
 
 #ifdef HAVE_CONFIG_H
@@ -49,15 +49,25 @@ struct Settings
   /* Payload megabytes per topic. */
   double mbytes = 128;
   std::vector<size_t> sizes = {1024, 100 * 1024, 1024 * 1024};
-  /* Run only "raw", "raw+hdrs" or "kafkasrc" (for profiling); empty: all. */
+  /* Run only "raw", "raw+hdrs", "kafkasrc" or "lists" (for profiling);
+   * empty: all. */
   std::string only;
   /* Extra librdkafka settings, applied to every consumer. */
   std::vector<std::pair<std::string, std::string>> config;
   /* --json FILE: medians of the rounds, for tests/bench/run. */
   const char *json = nullptr;
-  /* --buffer-list: kafkasrc buffer-list=true. */
-  bool buffer_list = false;
 };
+
+enum Consumer
+{
+  RAW,
+  RAW_HDRS,
+  SRC,
+  LISTS,
+  N_CONSUMERS
+};
+const char *consumer_names[N_CONSUMERS] = {"raw", "raw+hdrs", "kafkasrc",
+    "lists"};
 
 /* kafkasrc's defaults without a group-id (see gstkafkasrc.cpp), which the
  * raw consumer shares for the comparison to mean anything. */
@@ -265,8 +275,9 @@ bus_eos (GstBus *, GstMessage *msg, gpointer data)
   return GST_BUS_PASS;
 }
 
+/* kafkasrc ! fakesink, with @lists kafkasrc buffer-list=true. */
 Result
-run_src (const Settings &s, const std::string &topic, size_t n)
+run_src (const Settings &s, const std::string &topic, size_t n, bool lists)
 {
   GstElement *pipeline = gst_pipeline_new ("bench");
   GstElement *src = gst_element_factory_make ("kafkasrc", nullptr);
@@ -287,7 +298,7 @@ run_src (const Settings &s, const std::string &topic, size_t n)
   g_object_set (sink, "sync", FALSE, "enable-last-sample", FALSE, nullptr);
   gst_bin_add_many (GST_BIN (pipeline), src, sink, nullptr);
   gst_element_link (src, sink);
-  if (s.buffer_list)
+  if (lists)
     g_object_set (src, "buffer-list", TRUE, nullptr);
   Probe probe;
   GstPad *pad = gst_element_get_static_pad (sink, "sink");
@@ -348,12 +359,12 @@ parse_args (int argc, char **argv)
         s.sizes.push_back (strtoul (parts[j], nullptr, 10));
       i++;
     } else if (a == "--only" && v) {
-      if (strcmp (v, "raw") && strcmp (v, "raw+hdrs") && strcmp (v, "kafkasrc"))
-        die ("--only", "expected raw, raw+hdrs or kafkasrc");
+      if (std::find_if (std::begin (consumer_names), std::end (consumer_names),
+              [v] (const char *n) { return strcmp (n, v) == 0; }) ==
+          std::end (consumer_names))
+        die ("--only", "expected raw, raw+hdrs, kafkasrc or lists");
       s.only = v;
       i++;
-    } else if (a == "--buffer-list") {
-      s.buffer_list = true;
     } else if (a == "--json" && v) {
       s.json = v;
       i++;
@@ -371,7 +382,7 @@ parse_args (int argc, char **argv)
       fprintf (stderr,
           "usage: KAFKA_BROKERS=host:port %s [--rounds N] [--mbytes M] "
           "[--sizes B,B,...] [--config key=value,...] [--only "
-          "raw|raw+hdrs|kafkasrc] [--buffer-list]\n",
+          "raw|raw+hdrs|kafkasrc|lists] [--json FILE]\n",
           argv[0]);
       exit (2);
     }
@@ -382,25 +393,33 @@ parse_args (int argc, char **argv)
 } // namespace
 
 /* One size's figures as JSON: kafkasrc against raw (the goal), against
- * raw+hdrs, CPU per GB, and the time to the first message. */
+ * raw+hdrs, with buffer lists, CPU per GB, and the time to the first
+ * message. */
 void
-json_size (bench::Json &json, size_t size, const std::vector<Result> *all,
-    const bool *wanted)
+json_size (bench::Json &json, size_t size, const Result *r, const bool *wanted)
 {
-  if (!wanted[0] || !wanted[2] || all[0].empty () || all[2].empty ())
-    return;
-  Result raw = median_round (all[0]), src = median_round (all[2]);
   auto figure = [&] (const char *name, double value, double baseline,
                     const char *baseline_name, const char *unit) {
     json.figure (name, size, value, baseline, baseline_name, unit);
   };
-  figure ("consume MB/s", src.mb_per_s (), raw.mb_per_s (), "raw", "MB/s");
-  if (wanted[1] && !all[1].empty ())
-    figure ("consume MB/s vs raw+hdrs", src.mb_per_s (),
-        median_round (all[1]).mb_per_s (), "raw+hdrs", "MB/s");
-  figure ("consume CPU s/GB", src.cpu_per_gb (), raw.cpu_per_gb (), "raw",
-      "s/GB");
-  figure ("consume startup s", src.startup, raw.startup, "raw", "s");
+  if (!wanted[RAW])
+    return;
+  if (wanted[SRC]) {
+    figure ("consume MB/s", r[SRC].mb_per_s (), r[RAW].mb_per_s (), "raw",
+        "MB/s");
+    if (wanted[RAW_HDRS])
+      figure ("consume MB/s vs raw+hdrs", r[SRC].mb_per_s (),
+          r[RAW_HDRS].mb_per_s (), "raw+hdrs", "MB/s");
+    figure ("consume CPU s/GB", r[SRC].cpu_per_gb (), r[RAW].cpu_per_gb (),
+        "raw", "s/GB");
+    figure ("consume startup s", r[SRC].startup, r[RAW].startup, "raw", "s");
+  }
+  if (wanted[LISTS]) {
+    figure ("lists: consume MB/s", r[LISTS].mb_per_s (), r[RAW].mb_per_s (),
+        "raw", "MB/s");
+    figure ("lists: consume CPU s/GB", r[LISTS].cpu_per_gb (),
+        r[RAW].cpu_per_gb (), "raw", "s/GB");
+  }
 }
 
 int
@@ -420,8 +439,7 @@ main (int argc, char **argv)
           "enable.partition.eof=true");
   for (auto &kv : s.config)
     printf (" %s=%s", kv.first.c_str (), kv.second.c_str ());
-  printf ("; %.0f MB per topic, best of %d rounds%s\n\n", s.mbytes, s.rounds,
-      s.buffer_list ? ", kafkasrc buffer-list=true" : "");
+  printf ("; %.0f MB per topic, median of %d rounds\n\n", s.mbytes, s.rounds);
   printf ("%9s %-10s %9s %12s %10s %12s %10s\n", "size", "consumer", "messages",
       "msgs/s", "MB/s", "CPU s/GB", "startup s");
   fflush (stdout);
@@ -433,51 +451,49 @@ main (int argc, char **argv)
   for (size_t size : s.sizes) {
     size_t n = std::max<size_t> (10, size_t (s.mbytes * 1024 * 1024 / size));
     std::string topic = fill_topic (s, size, n);
-    /* raw, raw decoding kafkasink's headers, kafkasrc */
-    Result best[3];
-    std::vector<Result> all[3];
-    const char *names[3] = {"raw", "raw+hdrs", "kafkasrc"};
-    bool wanted[3] = {s.only.empty () || s.only == "raw",
-        s.only.empty () || s.only == "raw+hdrs",
-        s.only.empty () || s.only == "kafkasrc"};
+    std::vector<Result> all[N_CONSUMERS];
+    Result best[N_CONSUMERS];
+    bool wanted[N_CONSUMERS];
+    for (int k = 0; k < N_CONSUMERS; k++)
+      wanted[k] = s.only.empty () || s.only == consumer_names[k];
     for (int round = 0; round < s.rounds; round++) {
       /* Rotate the order, so that none always reads first. */
-      for (int k = 0; k < 3; k++) {
-        int which = (k + round) % 3;
+      for (int k = 0; k < N_CONSUMERS; k++) {
+        int which = (k + round) % N_CONSUMERS;
         if (!wanted[which])
           continue;
-        Result r = which == 2 ? run_src (s, topic, n)
-                              : run_raw (s, topic, n, which == 1);
+        Result r = which == SRC || which == LISTS
+                       ? run_src (s, topic, n, which == LISTS)
+                       : run_raw (s, topic, n, which == RAW_HDRS);
         all[which].push_back (r);
-        if (r.mb_per_s () > best[which].mb_per_s () || best[which].bytes == 0)
-          best[which] = r;
       }
     }
     delete_topic (s, topic);
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < N_CONSUMERS; k++)
+      if (!all[k].empty ())
+        best[k] = median_round (all[k]);
+    for (int k = 0; k < N_CONSUMERS; k++)
       if (wanted[k])
-        printf ("%9zu %-10s %9zu %12.0f %10.1f %12.2f %10.3f\n", size, names[k],
-            best[k].messages, best[k].msgs_per_s (), best[k].mb_per_s (),
-            best[k].cpu_per_gb (), best[k].startup);
-    if (wanted[0] && wanted[2]) {
-      double ratio = best[2].mb_per_s () / best[0].mb_per_s ();
+        printf ("%9zu %-10s %9zu %12.0f %10.1f %12.2f %10.3f\n", size,
+            consumer_names[k], best[k].messages, best[k].msgs_per_s (),
+            best[k].mb_per_s (), best[k].cpu_per_gb (), best[k].startup);
+    if (wanted[RAW] && wanted[SRC]) {
+      double ratio = best[SRC].mb_per_s () / best[RAW].mb_per_s ();
       goal_met &= ratio >= 0.95;
       compared = true;
       printf ("%9zu kafkasrc/raw: throughput %.2f, CPU per GB %.2f", size,
-          ratio, best[2].cpu_per_gb () / best[0].cpu_per_gb ());
-      if (wanted[1])
+          ratio, best[SRC].cpu_per_gb () / best[RAW].cpu_per_gb ());
+      if (wanted[RAW_HDRS])
         printf ("; kafkasrc/raw+hdrs: throughput %.2f, CPU per GB %.2f",
-            best[2].mb_per_s () / best[1].mb_per_s (),
-            best[2].cpu_per_gb () / best[1].cpu_per_gb ());
-      Result raw = median_round (all[0]), src = median_round (all[2]);
-      printf ("\n%9zu median rounds: raw %.1f MB/s %.2f CPU s/GB, kafkasrc "
-              "%.1f MB/s %.2f CPU s/GB: throughput %.2f, CPU per GB %.2f",
-          size, raw.mb_per_s (), raw.cpu_per_gb (), src.mb_per_s (),
-          src.cpu_per_gb (), src.mb_per_s () / raw.mb_per_s (),
-          src.cpu_per_gb () / raw.cpu_per_gb ());
+            best[SRC].mb_per_s () / best[RAW_HDRS].mb_per_s (),
+            best[SRC].cpu_per_gb () / best[RAW_HDRS].cpu_per_gb ());
       printf ("\n\n");
     }
-    json_size (json, size, all, wanted);
+    if (wanted[RAW] && wanted[LISTS])
+      printf ("%9zu lists/raw: throughput %.2f, CPU per GB %.2f\n\n", size,
+          best[LISTS].mb_per_s () / best[RAW].mb_per_s (),
+          best[LISTS].cpu_per_gb () / best[RAW].cpu_per_gb ());
+    json_size (json, size, best, wanted);
     fflush (stdout);
   }
   if (compared)
