@@ -187,6 +187,39 @@ conf_new (GstElement *element, GstDebugCategory *cat,
 
 /* --- Header codec -------------------------------------------------------- */
 
+/* Big-endian fields at any alignment: a memcpy and a byte swap.
+ * (GStreamer's GST_READ_UINT64_BE() dereferences a misaligned pointer on
+ * x86, which the C++ standard does not allow.) */
+static inline guint64
+read_be64 (const void *in)
+{
+  guint64 v;
+  memcpy (&v, in, sizeof (v));
+  return GUINT64_FROM_BE (v);
+}
+
+static inline guint32
+read_be32 (const void *in)
+{
+  guint32 v;
+  memcpy (&v, in, sizeof (v));
+  return GUINT32_FROM_BE (v);
+}
+
+static inline void
+write_be64 (guint8 *out, guint64 v)
+{
+  v = GUINT64_TO_BE (v);
+  memcpy (out, &v, sizeof (v));
+}
+
+static inline void
+write_be32 (guint8 *out, guint32 v)
+{
+  v = GUINT32_TO_BE (v);
+  memcpy (out, &v, sizeof (v));
+}
+
 /* Header names are literals: their length is known here, which spares
  * librdkafka a strlen() per header and per message. */
 #define NAME(literal) literal, ssize_t (sizeof (literal) - 1)
@@ -208,14 +241,14 @@ headers_write (rd_kafka_headers_t *hdrs, const FrameInfo &info)
     if (!GST_CLOCK_TIME_IS_VALID (times[i]))
       continue;
     present |= 1 << i;
-    GST_WRITE_UINT64_BE (buf + len, times[i]);
+    write_be64 (buf + len, times[i]);
     len += 8;
   }
   buf[0] = GST_KAFKA_BUF_VERSION;
   buf[1] = present;
-  GST_WRITE_UINT32_BE (buf + 2, info.flags & GST_KAFKA_BUFFER_FLAGS_MASK);
-  GST_WRITE_UINT64_BE (buf + 6, info.session);
-  GST_WRITE_UINT64_BE (buf + 14, info.seq);
+  write_be32 (buf + 2, info.flags & GST_KAFKA_BUFFER_FLAGS_MASK);
+  write_be64 (buf + 6, info.session);
+  write_be64 (buf + 14, info.seq);
   rd_kafka_header_add (hdrs, NAME (GST_KAFKA_HEADER_BUF), buf, len);
 
   if (info.eos)
@@ -237,7 +270,7 @@ parse_u64 (const char *name, const void *value, size_t size, guint64 &out,
               std::to_string (value ? size : 0) + " bytes, expected 8";
     return false;
   }
-  out = GST_READ_UINT64_BE (value);
+  out = read_be64 (value);
   seen = true;
   return true;
 }
@@ -287,17 +320,17 @@ buf_parse (FrameInfo &info, const guint8 *v, size_t size, std::string &problem)
     return false;
   }
 
-  info.flags = GST_READ_UINT32_BE (v + 2) & GST_KAFKA_BUFFER_FLAGS_MASK;
+  info.flags = read_be32 (v + 2) & GST_KAFKA_BUFFER_FLAGS_MASK;
   info.has_flags = true;
-  info.session = GST_READ_UINT64_BE (v + 6);
+  info.session = read_be64 (v + 6);
   info.has_session = true;
-  info.seq = GST_READ_UINT64_BE (v + 14);
+  info.seq = read_be64 (v + 14);
   info.has_seq = true;
   size_t pos = GST_KAFKA_BUF_FIXED_SIZE;
   for (guint i = 0; i < G_N_ELEMENTS (times); i++) {
     if (!(present & (1 << i)))
       continue;
-    *times[i] = GST_READ_UINT64_BE (v + pos);
+    *times[i] = read_be64 (v + pos);
     pos += 8;
   }
   return true;
@@ -361,7 +394,7 @@ header_parse (FrameInfo &info, const char *name, const void *value, size_t size,
                 std::to_string (value ? size : 0) + " bytes, expected 4";
       return false;
     }
-    info.flags = GST_READ_UINT32_BE (value) & GST_KAFKA_BUFFER_FLAGS_MASK;
+    info.flags = read_be32 (value) & GST_KAFKA_BUFFER_FLAGS_MASK;
     info.has_flags = true;
     return true;
   }
