@@ -66,6 +66,27 @@ median_round (std::vector<Result> v)
   return v[v.size () / 2];
 }
 
+/* The median over the rounds of @a's figure divided by @b's in the same
+ * round. Each round runs the contenders one right after the other, so what
+ * other processes do to the machine from one round to the next cancels out
+ * of each ratio; 0 when no round has both. */
+inline double
+paired_ratio (const std::vector<Result> &a, const std::vector<Result> &b,
+    double (Result::*figure) () const)
+{
+  std::vector<double> r;
+  for (size_t i = 0; i < a.size () && i < b.size (); i++) {
+    double d = (b[i].*figure) ();
+    if (d > 0)
+      r.push_back ((a[i].*figure) () / d);
+  }
+  if (r.empty ())
+    return 0;
+  std::sort (r.begin (), r.end ());
+  size_t m = r.size () / 2;
+  return r.size () % 2 ? r[m] : (r[m - 1] + r[m]) / 2;
+}
+
 /* "1 KB", "100 KB", "1 MB". */
 inline std::string
 size_name (size_t size)
@@ -97,16 +118,21 @@ public:
         benchmark, rounds, mbytes);
     return true;
   }
+  /* @ratio: the paired_ratio() of value to baseline, or 0 for none (the
+   * ratio is then value / baseline). */
   void figure (const char *name, size_t size, double value, double baseline,
-      const char *baseline_name, const char *unit)
+      const char *baseline_name, const char *unit, double ratio = 0)
   {
     if (!f_)
       return;
     fprintf (f_,
         "%s\n {\"name\": \"%s %s\", \"value\": %.4g, \"baseline\": "
-        "%.4g, \"baseline_name\": \"%s\", \"unit\": \"%s\", \"size\": %zu}",
+        "%.4g, \"baseline_name\": \"%s\", \"unit\": \"%s\", \"size\": %zu",
         first_ ? "" : ",", name, size_name (size).c_str (), value, baseline,
         baseline_name, unit, size);
+    if (ratio > 0)
+      fprintf (f_, ", \"ratio\": %.4g", ratio);
+    fprintf (f_, "}");
     first_ = false;
   }
   ~Json ()

@@ -392,38 +392,30 @@ above_floor (const Result *r)
 }
 
 /* One size's figures: kafkasink against raw (the goal), against raw+hdrs
- * (the element's own cost), and CPU per GB, also above the pipeline
- * floor. */
+ * (the element's own cost), and CPU per GB, also above the pipeline floor.
+ * @r: the median rounds; @all: every round, for the paired ratios. */
 void
-json_size (bench::Json &json, size_t size, const Result *r, const bool *wanted)
+json_size (bench::Json &json, size_t size, const Result *r,
+    const std::vector<Result> *all, const bool *wanted)
 {
-  auto figure = [&] (const char *name, double value, double baseline,
-                    const char *baseline_name, const char *unit) {
-    json.figure (name, size, value, baseline, baseline_name, unit);
+  auto mbs = &Result::mb_per_s;
+  auto cpu = &Result::cpu_per_gb;
+  /* Figure @f of producer @a against producer @b. */
+  auto figure = [&] (const char *name, double (Result::*f) () const, Producer a,
+                    Producer b, const char *unit) {
+    if (wanted[a] && wanted[b])
+      json.figure (name, size, (r[a].*f) (), (r[b].*f) (), producer_names[b],
+          unit, bench::paired_ratio (all[a], all[b], f));
   };
-  if (wanted[SINK] && wanted[RAW])
-    figure ("produce MB/s", r[SINK].mb_per_s (), r[RAW].mb_per_s (), "raw",
-        "MB/s");
-  if (wanted[LISTS] && wanted[RAW])
-    figure ("lists of 8: produce MB/s", r[LISTS].mb_per_s (),
-        r[RAW].mb_per_s (), "raw", "MB/s");
-  if (wanted[LISTS] && wanted[RAW])
-    figure ("lists of 8: produce CPU s/GB", r[LISTS].cpu_per_gb (),
-        r[RAW].cpu_per_gb (), "raw", "s/GB");
-  if (wanted[SINK] && wanted[RAW_HDRS])
-    figure ("produce MB/s vs raw+hdrs", r[SINK].mb_per_s (),
-        r[RAW_HDRS].mb_per_s (), "raw+hdrs", "MB/s");
-  if (wanted[RAW_HDRS] && wanted[RAW])
-    figure ("raw+hdrs MB/s", r[RAW_HDRS].mb_per_s (), r[RAW].mb_per_s (), "raw",
-        "MB/s");
-  if (wanted[SINK] && wanted[RAW])
-    figure ("produce CPU s/GB", r[SINK].cpu_per_gb (), r[RAW].cpu_per_gb (),
-        "raw", "s/GB");
-  if (wanted[FLOOR] && wanted[SINK])
-    figure ("pipeline floor CPU s/GB", r[FLOOR].cpu_per_gb (),
-        r[SINK].cpu_per_gb (), "kafkasink", "s/GB");
+  figure ("produce MB/s", mbs, SINK, RAW, "MB/s");
+  figure ("lists of 8: produce MB/s", mbs, LISTS, RAW, "MB/s");
+  figure ("lists of 8: produce CPU s/GB", cpu, LISTS, RAW, "s/GB");
+  figure ("produce MB/s vs raw+hdrs", mbs, SINK, RAW_HDRS, "MB/s");
+  figure ("raw+hdrs MB/s", mbs, RAW_HDRS, RAW, "MB/s");
+  figure ("produce CPU s/GB", cpu, SINK, RAW, "s/GB");
+  figure ("pipeline floor CPU s/GB", cpu, FLOOR, SINK, "s/GB");
   if (wanted[FLOOR] && wanted[SINK] && wanted[RAW_HDRS])
-    figure ("produce CPU s/GB above the floor", above_floor (r),
+    json.figure ("produce CPU s/GB above the floor", size, above_floor (r),
         r[RAW_HDRS].cpu_per_gb (), "raw+hdrs", "s/GB");
 }
 
@@ -498,7 +490,9 @@ main (int argc, char **argv)
           "message.max.bytes=16777216");
   for (auto &kv : s.config)
     printf (" %s=%s", kv.first.c_str (), kv.second.c_str ());
-  printf ("; median of %d rounds\n\n", s.rounds);
+  printf ("; median of %d rounds, ratios the median of the rounds' "
+          "ratios\n\n",
+      s.rounds);
   printf ("%9s %-10s %9s %12s %10s %12s\n", "size", "producer", "messages",
       "msgs/s", "MB/s", "CPU s/GB");
 
@@ -538,26 +532,31 @@ main (int argc, char **argv)
         printf ("%9zu %-10s %9zu %12.0f %10.1f %12.2f\n", size,
             producer_names[k], best[k].messages, best[k].msgs_per_s (),
             best[k].mb_per_s (), best[k].cpu_per_gb ());
+    /* Ratios: medians of the rounds' ratios (bench::paired_ratio()). */
+    auto ratio = [&] (Producer a, Producer b, double (Result::*f) () const) {
+      return bench::paired_ratio (all[a], all[b], f);
+    };
+    auto mbs = &Result::mb_per_s;
+    auto cpu = &Result::cpu_per_gb;
     if (wanted[RAW] && wanted[SINK]) {
-      double ratio = best[SINK].mb_per_s () / best[RAW].mb_per_s ();
-      goal_met &= ratio >= 0.95;
+      goal_met &= ratio (SINK, RAW, mbs) >= 0.95;
       compared = true;
-      printf ("%9zu kafkasink/raw: throughput %.2f, CPU per GB %.2f; "
-              "kafkasink/raw+hdrs: throughput %.2f, CPU per GB %.2f\n\n",
-          size, ratio, best[SINK].cpu_per_gb () / best[RAW].cpu_per_gb (),
-          best[SINK].mb_per_s () / best[RAW_HDRS].mb_per_s (),
-          best[SINK].cpu_per_gb () / best[RAW_HDRS].cpu_per_gb ());
+      printf ("%9zu kafkasink/raw: throughput %.2f, CPU per GB %.2f", size,
+          ratio (SINK, RAW, mbs), ratio (SINK, RAW, cpu));
+      if (wanted[RAW_HDRS])
+        printf ("; kafkasink/raw+hdrs: throughput %.2f, CPU per GB %.2f",
+            ratio (SINK, RAW_HDRS, mbs), ratio (SINK, RAW_HDRS, cpu));
+      printf ("\n\n");
     }
     if (wanted[RAW] && wanted[LISTS])
       printf ("%9zu lists of %zu/raw: throughput %.2f, CPU per GB %.2f\n\n",
-          size, LIST_LENGTH, best[LISTS].mb_per_s () / best[RAW].mb_per_s (),
-          best[LISTS].cpu_per_gb () / best[RAW].cpu_per_gb ());
+          size, LIST_LENGTH, ratio (LISTS, RAW, mbs), ratio (LISTS, RAW, cpu));
     if (wanted[RAW_HDRS] && wanted[SINK] && wanted[FLOOR])
       printf ("%9zu CPU s/GB: pipeline floor %.2f, kafkasink above it %.2f, "
               "raw+hdrs %.2f\n\n",
           size, best[FLOOR].cpu_per_gb (), above_floor (best),
           best[RAW_HDRS].cpu_per_gb ());
-    json_size (json, size, best, wanted);
+    json_size (json, size, best, all, wanted);
     fflush (stdout);
   }
   if (compared)

@@ -394,32 +394,29 @@ parse_args (int argc, char **argv)
 
 /* One size's figures as JSON: kafkasrc against raw (the goal), against
  * raw+hdrs, with buffer lists, CPU per GB, and the time to the first
- * message. */
+ * message. @r: the median rounds; @all: every round, for the paired
+ * ratios. */
 void
-json_size (bench::Json &json, size_t size, const Result *r, const bool *wanted)
+json_size (bench::Json &json, size_t size, const Result *r,
+    const std::vector<Result> *all, const bool *wanted)
 {
-  auto figure = [&] (const char *name, double value, double baseline,
-                    const char *baseline_name, const char *unit) {
-    json.figure (name, size, value, baseline, baseline_name, unit);
+  auto mbs = &Result::mb_per_s;
+  auto cpu = &Result::cpu_per_gb;
+  /* Figure @f of consumer @a against consumer @b. */
+  auto figure = [&] (const char *name, double (Result::*f) () const, Consumer a,
+                    Consumer b, const char *unit) {
+    if (wanted[a] && wanted[b])
+      json.figure (name, size, (r[a].*f) (), (r[b].*f) (), consumer_names[b],
+          unit, bench::paired_ratio (all[a], all[b], f));
   };
-  if (!wanted[RAW])
-    return;
-  if (wanted[SRC]) {
-    figure ("consume MB/s", r[SRC].mb_per_s (), r[RAW].mb_per_s (), "raw",
-        "MB/s");
-    if (wanted[RAW_HDRS])
-      figure ("consume MB/s vs raw+hdrs", r[SRC].mb_per_s (),
-          r[RAW_HDRS].mb_per_s (), "raw+hdrs", "MB/s");
-    figure ("consume CPU s/GB", r[SRC].cpu_per_gb (), r[RAW].cpu_per_gb (),
-        "raw", "s/GB");
-    figure ("consume startup s", r[SRC].startup, r[RAW].startup, "raw", "s");
-  }
-  if (wanted[LISTS]) {
-    figure ("lists: consume MB/s", r[LISTS].mb_per_s (), r[RAW].mb_per_s (),
-        "raw", "MB/s");
-    figure ("lists: consume CPU s/GB", r[LISTS].cpu_per_gb (),
-        r[RAW].cpu_per_gb (), "raw", "s/GB");
-  }
+  figure ("consume MB/s", mbs, SRC, RAW, "MB/s");
+  figure ("consume MB/s vs raw+hdrs", mbs, SRC, RAW_HDRS, "MB/s");
+  figure ("consume CPU s/GB", cpu, SRC, RAW, "s/GB");
+  if (wanted[SRC] && wanted[RAW])
+    json.figure ("consume startup s", size, r[SRC].startup, r[RAW].startup,
+        "raw", "s");
+  figure ("lists: consume MB/s", mbs, LISTS, RAW, "MB/s");
+  figure ("lists: consume CPU s/GB", cpu, LISTS, RAW, "s/GB");
 }
 
 int
@@ -477,23 +474,26 @@ main (int argc, char **argv)
         printf ("%9zu %-10s %9zu %12.0f %10.1f %12.2f %10.3f\n", size,
             consumer_names[k], best[k].messages, best[k].msgs_per_s (),
             best[k].mb_per_s (), best[k].cpu_per_gb (), best[k].startup);
+    /* Ratios: medians of the rounds' ratios (bench::paired_ratio()). */
+    auto ratio = [&] (Consumer a, Consumer b, double (Result::*f) () const) {
+      return bench::paired_ratio (all[a], all[b], f);
+    };
+    auto mbs = &Result::mb_per_s;
+    auto cpu = &Result::cpu_per_gb;
     if (wanted[RAW] && wanted[SRC]) {
-      double ratio = best[SRC].mb_per_s () / best[RAW].mb_per_s ();
-      goal_met &= ratio >= 0.95;
+      goal_met &= ratio (SRC, RAW, mbs) >= 0.95;
       compared = true;
       printf ("%9zu kafkasrc/raw: throughput %.2f, CPU per GB %.2f", size,
-          ratio, best[SRC].cpu_per_gb () / best[RAW].cpu_per_gb ());
+          ratio (SRC, RAW, mbs), ratio (SRC, RAW, cpu));
       if (wanted[RAW_HDRS])
         printf ("; kafkasrc/raw+hdrs: throughput %.2f, CPU per GB %.2f",
-            best[SRC].mb_per_s () / best[RAW_HDRS].mb_per_s (),
-            best[SRC].cpu_per_gb () / best[RAW_HDRS].cpu_per_gb ());
+            ratio (SRC, RAW_HDRS, mbs), ratio (SRC, RAW_HDRS, cpu));
       printf ("\n\n");
     }
     if (wanted[RAW] && wanted[LISTS])
       printf ("%9zu lists/raw: throughput %.2f, CPU per GB %.2f\n\n", size,
-          best[LISTS].mb_per_s () / best[RAW].mb_per_s (),
-          best[LISTS].cpu_per_gb () / best[RAW].cpu_per_gb ());
-    json_size (json, size, best, wanted);
+          ratio (LISTS, RAW, mbs), ratio (LISTS, RAW, cpu));
+    json_size (json, size, best, all, wanted);
     fflush (stdout);
   }
   if (compared)
