@@ -131,7 +131,7 @@ public:
         first_ ? "" : ",", name, size_name (size).c_str (), value, baseline,
         baseline_name, unit, size);
     if (ratio > 0)
-      fprintf (f_, ", \"ratio\": %.4g", ratio);
+      fprintf (f_, ", \"paired_ratio\": %.4g", ratio);
     fprintf (f_, "}");
     first_ = false;
   }

@@ -436,7 +436,9 @@ main (int argc, char **argv)
           "enable.partition.eof=true");
   for (auto &kv : s.config)
     printf (" %s=%s", kv.first.c_str (), kv.second.c_str ());
-  printf ("; %.0f MB per topic, median of %d rounds\n\n", s.mbytes, s.rounds);
+  printf ("; %.0f MB per topic, median of %d rounds, ratios the median of "
+          "the rounds' ratios\n\n",
+      s.mbytes, s.rounds);
   printf ("%9s %-10s %9s %12s %10s %12s %10s\n", "size", "consumer", "messages",
       "msgs/s", "MB/s", "CPU s/GB", "startup s");
   fflush (stdout);
