@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* What the throughput benchmarks measure and how: one round's figures, the
- * process's CPU time and a monotonic clock, the median round, and the JSON
- * that tests/bench/run reads. */
+ * process's CPU time and a monotonic clock, the median round and paired
+ * ratios, the JSON that tests/bench/run reads, and the contenders run round
+ * by round. */
 
 #pragma once
 
@@ -11,6 +12,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -146,6 +148,101 @@ public:
 private:
   FILE *f_ = nullptr;
   bool first_ = true;
+};
+
+/* The contenders of one message size: which of them run (all, or the one
+ * --only names), every round of each, and what is compared from them. */
+class Contenders
+{
+public:
+  using Figure = double (Result::*) () const;
+
+  Contenders (const char *const *names, int n, const std::string &only)
+      : names_ (names), all_ (n), median_ (n), wanted_ (n)
+  {
+    for (int k = 0; k < n; k++)
+      wanted_[k] = only.empty () || only == names[k];
+  }
+
+  /* Whether --only may name @v. */
+  static bool known (const char *const *names, int n, const char *v)
+  {
+    return std::find_if (names, names + n, [v] (const char *name) {
+      return strcmp (name, v) == 0;
+    }) != names + n;
+  }
+
+  /* Runs @rounds rounds, @run (k) measuring contender k once. The order
+   * rotates from round to round, so that none always goes first. */
+  template <typename Run> void run (int rounds, Run run)
+  {
+    int n = int (all_.size ());
+    for (int round = 0; round < rounds; round++)
+      for (int k = 0; k < n; k++) {
+        int which = (k + round) % n;
+        if (wanted_[which])
+          all_[which].push_back (run (which));
+      }
+    for (int k = 0; k < n; k++)
+      if (!all_[k].empty ())
+        median_[k] = median_round (all_[k]);
+  }
+
+  bool wanted (int k) const
+  {
+    return wanted_[k];
+  }
+  /* The round of median throughput of contender @k. */
+  const Result &median (int k) const
+  {
+    return median_[k];
+  }
+  /* paired_ratio() of @a's figure @f to @b's. */
+  double ratio (int a, int b, Figure f) const
+  {
+    return paired_ratio (all_[a], all_[b], f);
+  }
+
+  /* One table row per contender that ran, with the start-up time if
+   * @startup. */
+  void print (size_t size, bool startup) const
+  {
+    for (size_t k = 0; k < all_.size (); k++) {
+      if (!wanted_[k])
+        continue;
+      const Result &r = median_[k];
+      printf ("%9zu %-10s %9zu %12.0f %10.1f %12.2f", size, names_[k],
+          r.messages, r.msgs_per_s (), r.mb_per_s (), r.cpu_per_gb ());
+      if (startup)
+        printf (" %10.3f", r.startup);
+      printf ("\n");
+    }
+  }
+
+  /* "@a/@b: throughput, CPU per GB", as paired ratios, when both ran. */
+  void print_ratios (size_t size, int a, int b) const
+  {
+    if (wanted_[a] && wanted_[b])
+      printf ("%9zu %s/%s: throughput %.2f, CPU per GB %.2f\n", size, names_[a],
+          names_[b], ratio (a, b, &Result::mb_per_s),
+          ratio (a, b, &Result::cpu_per_gb));
+  }
+
+  /* Figure @f of @a against @b as JSON (medians and their paired ratio),
+   * when both ran. */
+  void figure (Json &json, const char *name, size_t size, int a, int b,
+      Figure f, const char *unit) const
+  {
+    if (wanted_[a] && wanted_[b])
+      json.figure (name, size, (median_[a].*f) (), (median_[b].*f) (),
+          names_[b], unit, ratio (a, b, f));
+  }
+
+private:
+  const char *const *names_;
+  std::vector<std::vector<Result>> all_;
+  std::vector<Result> median_;
+  std::vector<bool> wanted_;
 };
 
 } // namespace bench

@@ -386,27 +386,23 @@ run_sink (const Settings &s, size_t size, const std::vector<char> &payload,
 /* kafkasink's CPU per GB less that of the same pipeline with fakesink: its
  * own share, to compare with the raw producer writing the same headers. */
 double
-above_floor (const Result *r)
+above_floor (const bench::Contenders &c)
 {
-  return r[SINK].cpu_per_gb () - r[FLOOR].cpu_per_gb ();
+  return c.median (SINK).cpu_per_gb () - c.median (FLOOR).cpu_per_gb ();
 }
 
 /* One size's figures: kafkasink against raw (the goal), against raw+hdrs
- * (the element's own cost), and CPU per GB, also above the pipeline floor.
- * @r: the median rounds; @all: every round, for the paired ratios. */
+ * (the element's own cost), and CPU per GB, also above the pipeline
+ * floor. */
 void
-json_size (bench::Json &json, size_t size, const Result *r,
-    const std::vector<Result> *all, const bool *wanted)
+json_size (bench::Json &json, size_t size, const bench::Contenders &c)
 {
+  auto figure = [&] (const char *name, bench::Contenders::Figure f, Producer a,
+                    Producer b, const char *unit) {
+    c.figure (json, name, size, a, b, f, unit);
+  };
   auto mbs = &Result::mb_per_s;
   auto cpu = &Result::cpu_per_gb;
-  /* Figure @f of producer @a against producer @b. */
-  auto figure = [&] (const char *name, double (Result::*f) () const, Producer a,
-                    Producer b, const char *unit) {
-    if (wanted[a] && wanted[b])
-      json.figure (name, size, (r[a].*f) (), (r[b].*f) (), producer_names[b],
-          unit, bench::paired_ratio (all[a], all[b], f));
-  };
   figure ("produce MB/s", mbs, SINK, RAW, "MB/s");
   figure ("lists of 8: produce MB/s", mbs, LISTS, RAW, "MB/s");
   figure ("lists of 8: produce CPU s/GB", cpu, LISTS, RAW, "s/GB");
@@ -414,9 +410,9 @@ json_size (bench::Json &json, size_t size, const Result *r,
   figure ("raw+hdrs MB/s", mbs, RAW_HDRS, RAW, "MB/s");
   figure ("produce CPU s/GB", cpu, SINK, RAW, "s/GB");
   figure ("pipeline floor CPU s/GB", cpu, FLOOR, SINK, "s/GB");
-  if (wanted[FLOOR] && wanted[SINK] && wanted[RAW_HDRS])
-    json.figure ("produce CPU s/GB above the floor", size, above_floor (r),
-        r[RAW_HDRS].cpu_per_gb (), "raw+hdrs", "s/GB");
+  if (c.wanted (FLOOR) && c.wanted (SINK) && c.wanted (RAW_HDRS))
+    json.figure ("produce CPU s/GB above the floor", size, above_floor (c),
+        c.median (RAW_HDRS).cpu_per_gb (), "raw+hdrs", "s/GB");
 }
 
 Settings
@@ -440,9 +436,7 @@ parse_args (int argc, char **argv)
         s.sizes.push_back (strtoul (parts[j], nullptr, 10));
       i++;
     } else if (a == "--only" && v) {
-      if (std::find_if (std::begin (producer_names), std::end (producer_names),
-              [v] (const char *n) { return strcmp (n, v) == 0; }) ==
-          std::end (producer_names))
+      if (!bench::Contenders::known (producer_names, N_PRODUCERS, v))
         die ("--only", "expected raw, raw+hdrs, kafkasink, floor or lists");
       s.only = v;
       i++;
@@ -504,59 +498,29 @@ main (int argc, char **argv)
     std::vector<char> payload (size);
     for (size_t i = 0; i < size; i++)
       payload[i] = char (i * 131 + 7);
-    std::vector<Result> all[N_PRODUCERS];
-    Result best[N_PRODUCERS];
-    bool wanted[N_PRODUCERS];
-    for (int k = 0; k < N_PRODUCERS; k++)
-      wanted[k] = s.only.empty () || s.only == producer_names[k];
-    for (int round = 0; round < s.rounds; round++) {
-      /* Rotate the order, so that none always meets the broker first. */
-      for (int k = 0; k < N_PRODUCERS; k++) {
-        int which = (k + round) % N_PRODUCERS;
-        if (!wanted[which])
-          continue;
-        Result r;
-        if (which == RAW || which == RAW_HDRS)
-          r = run_raw (s, size, payload, which == RAW_HDRS);
-        else
-          r = run_sink (s, size, payload, which == FLOOR,
-              which == LISTS ? LIST_LENGTH : 0);
-        all[which].push_back (r);
-      }
-    }
-    for (int k = 0; k < N_PRODUCERS; k++)
-      if (!all[k].empty ())
-        best[k] = bench::median_round (all[k]);
-    for (int k = 0; k < N_PRODUCERS; k++)
-      if (wanted[k])
-        printf ("%9zu %-10s %9zu %12.0f %10.1f %12.2f\n", size,
-            producer_names[k], best[k].messages, best[k].msgs_per_s (),
-            best[k].mb_per_s (), best[k].cpu_per_gb ());
+    bench::Contenders c (producer_names, N_PRODUCERS, s.only);
+    c.run (s.rounds, [&] (int which) {
+      if (which == RAW || which == RAW_HDRS)
+        return run_raw (s, size, payload, which == RAW_HDRS);
+      return run_sink (s, size, payload, which == FLOOR,
+          which == LISTS ? LIST_LENGTH : 0);
+    });
+    c.print (size, false);
     /* Ratios: medians of the rounds' ratios (bench::paired_ratio()). */
-    auto ratio = [&] (Producer a, Producer b, double (Result::*f) () const) {
-      return bench::paired_ratio (all[a], all[b], f);
-    };
-    auto mbs = &Result::mb_per_s;
-    auto cpu = &Result::cpu_per_gb;
-    if (wanted[RAW] && wanted[SINK]) {
-      goal_met &= ratio (SINK, RAW, mbs) >= 0.95;
+    c.print_ratios (size, SINK, RAW);
+    c.print_ratios (size, SINK, RAW_HDRS);
+    c.print_ratios (size, LISTS, RAW);
+    printf ("\n");
+    if (c.wanted (RAW) && c.wanted (SINK)) {
+      goal_met &= c.ratio (SINK, RAW, &Result::mb_per_s) >= 0.95;
       compared = true;
-      printf ("%9zu kafkasink/raw: throughput %.2f, CPU per GB %.2f", size,
-          ratio (SINK, RAW, mbs), ratio (SINK, RAW, cpu));
-      if (wanted[RAW_HDRS])
-        printf ("; kafkasink/raw+hdrs: throughput %.2f, CPU per GB %.2f",
-            ratio (SINK, RAW_HDRS, mbs), ratio (SINK, RAW_HDRS, cpu));
-      printf ("\n\n");
     }
-    if (wanted[RAW] && wanted[LISTS])
-      printf ("%9zu lists of %zu/raw: throughput %.2f, CPU per GB %.2f\n\n",
-          size, LIST_LENGTH, ratio (LISTS, RAW, mbs), ratio (LISTS, RAW, cpu));
-    if (wanted[RAW_HDRS] && wanted[SINK] && wanted[FLOOR])
+    if (c.wanted (RAW_HDRS) && c.wanted (SINK) && c.wanted (FLOOR))
       printf ("%9zu CPU s/GB: pipeline floor %.2f, kafkasink above it %.2f, "
               "raw+hdrs %.2f\n\n",
-          size, best[FLOOR].cpu_per_gb (), above_floor (best),
-          best[RAW_HDRS].cpu_per_gb ());
-    json_size (json, size, best, all, wanted);
+          size, c.median (FLOOR).cpu_per_gb (), above_floor (c),
+          c.median (RAW_HDRS).cpu_per_gb ());
+    json_size (json, size, c);
     fflush (stdout);
   }
   if (compared)

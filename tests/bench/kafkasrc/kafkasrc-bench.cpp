@@ -76,7 +76,6 @@ const char *const src_defaults[][2] = {{"enable.auto.commit", "false"},
     {"enable.partition.eof", "true"}};
 
 using bench::cpu_seconds;
-using bench::median_round;
 using bench::now_seconds;
 using bench::Result;
 
@@ -359,9 +358,7 @@ parse_args (int argc, char **argv)
         s.sizes.push_back (strtoul (parts[j], nullptr, 10));
       i++;
     } else if (a == "--only" && v) {
-      if (std::find_if (std::begin (consumer_names), std::end (consumer_names),
-              [v] (const char *n) { return strcmp (n, v) == 0; }) ==
-          std::end (consumer_names))
+      if (!bench::Contenders::known (consumer_names, N_CONSUMERS, v))
         die ("--only", "expected raw, raw+hdrs, kafkasrc or lists");
       s.only = v;
       i++;
@@ -394,27 +391,22 @@ parse_args (int argc, char **argv)
 
 /* One size's figures as JSON: kafkasrc against raw (the goal), against
  * raw+hdrs, with buffer lists, CPU per GB, and the time to the first
- * message. @r: the median rounds; @all: every round, for the paired
- * ratios. */
+ * message. */
 void
-json_size (bench::Json &json, size_t size, const Result *r,
-    const std::vector<Result> *all, const bool *wanted)
+json_size (bench::Json &json, size_t size, const bench::Contenders &c)
 {
+  auto figure = [&] (const char *name, bench::Contenders::Figure f, Consumer a,
+                    Consumer b, const char *unit) {
+    c.figure (json, name, size, a, b, f, unit);
+  };
   auto mbs = &Result::mb_per_s;
   auto cpu = &Result::cpu_per_gb;
-  /* Figure @f of consumer @a against consumer @b. */
-  auto figure = [&] (const char *name, double (Result::*f) () const, Consumer a,
-                    Consumer b, const char *unit) {
-    if (wanted[a] && wanted[b])
-      json.figure (name, size, (r[a].*f) (), (r[b].*f) (), consumer_names[b],
-          unit, bench::paired_ratio (all[a], all[b], f));
-  };
   figure ("consume MB/s", mbs, SRC, RAW, "MB/s");
   figure ("consume MB/s vs raw+hdrs", mbs, SRC, RAW_HDRS, "MB/s");
   figure ("consume CPU s/GB", cpu, SRC, RAW, "s/GB");
-  if (wanted[SRC] && wanted[RAW])
-    json.figure ("consume startup s", size, r[SRC].startup, r[RAW].startup,
-        "raw", "s");
+  if (c.wanted (SRC) && c.wanted (RAW))
+    json.figure ("consume startup s", size, c.median (SRC).startup,
+        c.median (RAW).startup, "raw", "s");
   figure ("lists: consume MB/s", mbs, LISTS, RAW, "MB/s");
   figure ("lists: consume CPU s/GB", cpu, LISTS, RAW, "s/GB");
 }
@@ -450,52 +442,24 @@ main (int argc, char **argv)
   for (size_t size : s.sizes) {
     size_t n = std::max<size_t> (10, size_t (s.mbytes * 1024 * 1024 / size));
     std::string topic = fill_topic (s, size, n);
-    std::vector<Result> all[N_CONSUMERS];
-    Result best[N_CONSUMERS];
-    bool wanted[N_CONSUMERS];
-    for (int k = 0; k < N_CONSUMERS; k++)
-      wanted[k] = s.only.empty () || s.only == consumer_names[k];
-    for (int round = 0; round < s.rounds; round++) {
-      /* Rotate the order, so that none always reads first. */
-      for (int k = 0; k < N_CONSUMERS; k++) {
-        int which = (k + round) % N_CONSUMERS;
-        if (!wanted[which])
-          continue;
-        Result r = which == SRC || which == LISTS
-                       ? run_src (s, topic, n, which == LISTS)
-                       : run_raw (s, topic, n, which == RAW_HDRS);
-        all[which].push_back (r);
-      }
-    }
+    bench::Contenders c (consumer_names, N_CONSUMERS, s.only);
+    c.run (s.rounds, [&] (int which) {
+      if (which == SRC || which == LISTS)
+        return run_src (s, topic, n, which == LISTS);
+      return run_raw (s, topic, n, which == RAW_HDRS);
+    });
     delete_topic (s, topic);
-    for (int k = 0; k < N_CONSUMERS; k++)
-      if (!all[k].empty ())
-        best[k] = median_round (all[k]);
-    for (int k = 0; k < N_CONSUMERS; k++)
-      if (wanted[k])
-        printf ("%9zu %-10s %9zu %12.0f %10.1f %12.2f %10.3f\n", size,
-            consumer_names[k], best[k].messages, best[k].msgs_per_s (),
-            best[k].mb_per_s (), best[k].cpu_per_gb (), best[k].startup);
+    c.print (size, true);
     /* Ratios: medians of the rounds' ratios (bench::paired_ratio()). */
-    auto ratio = [&] (Consumer a, Consumer b, double (Result::*f) () const) {
-      return bench::paired_ratio (all[a], all[b], f);
-    };
-    auto mbs = &Result::mb_per_s;
-    auto cpu = &Result::cpu_per_gb;
-    if (wanted[RAW] && wanted[SRC]) {
-      goal_met &= ratio (SRC, RAW, mbs) >= 0.95;
+    c.print_ratios (size, SRC, RAW);
+    c.print_ratios (size, SRC, RAW_HDRS);
+    c.print_ratios (size, LISTS, RAW);
+    printf ("\n");
+    if (c.wanted (RAW) && c.wanted (SRC)) {
+      goal_met &= c.ratio (SRC, RAW, &Result::mb_per_s) >= 0.95;
       compared = true;
-      printf ("%9zu kafkasrc/raw: throughput %.2f, CPU per GB %.2f", size,
-          ratio (SRC, RAW, mbs), ratio (SRC, RAW, cpu));
-      if (wanted[RAW_HDRS])
-        printf ("; kafkasrc/raw+hdrs: throughput %.2f, CPU per GB %.2f",
-            ratio (SRC, RAW_HDRS, mbs), ratio (SRC, RAW_HDRS, cpu));
-      printf ("\n\n");
     }
-    if (wanted[RAW] && wanted[LISTS])
-      printf ("%9zu lists/raw: throughput %.2f, CPU per GB %.2f\n\n", size,
-          ratio (LISTS, RAW, mbs), ratio (LISTS, RAW, cpu));
-    json_size (json, size, best, all, wanted);
+    json_size (json, size, c);
     fflush (stdout);
   }
   if (compared)
