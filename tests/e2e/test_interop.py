@@ -136,6 +136,48 @@ class Interop(E2ETest):
             self.assertEqual(body, written[i], "frame %d differs" % i)
         c.close()
 
+    def test_tutorial_producer_pipelines_write_the_same_pngs(self):
+        """docs/tutorial.md's two producers of a video file, with pngenc and
+        with frame-threaded avenc_png: every frame, in order, as PNGs that
+        OpenCV decodes to the same pictures."""
+        import cv2
+        import numpy
+        from kafka import KafkaConsumer
+        n = 24
+        with tempfile.TemporaryDirectory() as d:
+            video = os.path.join(d, "video.mp4")
+            make_video(video, n)
+            decode = ["filesrc", "location=" + video, "!", "decodebin", "!"]
+            pipelines = {
+                "pngenc": decode + ["videoconvert", "!", "video/x-raw,format=RGB", "!",
+                                    "queue", "!", "pngenc", "compression-level=1"],
+                "avenc_png": decode + ["queue", "!", "videoconvert", "!",
+                                       "video/x-raw,format=RGB", "!", "queue", "!",
+                                       "avenc_png", "compression-level=1", "threads=0"],
+            }
+            pictures = {}
+            for name, words in pipelines.items():
+                topic = unique("enc-" + name)
+                Launch(*words, "!", "kafkasink", "brokers=" + brokers(), "topic=" + topic,
+                       "sync=false", name=name).wait()
+                consumer = KafkaConsumer(topic, bootstrap_servers=brokers(),
+                                         auto_offset_reset="earliest",
+                                         consumer_timeout_ms=3000)
+                pngs = [m.value for m in consumer]
+                consumer.close()
+                self.assertEqual(len(pngs), n, name)
+                pictures[name] = []
+                for i, png in enumerate(pngs):
+                    self.assertTrue(png.startswith(b"\x89PNG"), "%s frame %d" % (name, i))
+                    img = cv2.imdecode(numpy.frombuffer(png, numpy.uint8), cv2.IMREAD_UNCHANGED)
+                    self.assertIsNotNone(img, "OpenCV cannot decode %s frame %d" % (name, i))
+                    self.assertEqual(img.shape, (120, 160, 3), "%s frame %d" % (name, i))
+                    pictures[name].append(img)
+        # A moving pattern: no two frames alike, so a frame out of order shows.
+        self.assertEqual(len({p.tobytes() for p in pictures["pngenc"]}), n)
+        for i, (a, b) in enumerate(zip(pictures["pngenc"], pictures["avenc_png"])):
+            self.assertTrue(numpy.array_equal(a, b), "frame %d differs" % i)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -5,7 +5,8 @@ same video: the tutorial's Python producer (OpenCV PNG, kafka-python) and
 Flask consumer against our producer and viewer pipelines.
 
 Figures (medians of --runs runs, the two sides taking turns):
-  encode frames/s     video file -> PNG -> Kafka, as fast as each can
+  encode frames/s     video file -> PNG -> Kafka, as fast as each can; ours
+                      with pngenc and with frame-threaded avenc_png
                       (OpenCV's default PNG level 1 = pngenc compression-level=1)
   transport frames/s  pre-encoded PNG frames -> Kafka
   view frames/s       Kafka -> HTTP client (multipart)
@@ -156,6 +157,18 @@ def our_encoder(video, topic):
                "!", "kafkasink", "brokers=" + BROKERS, "topic=" + topic, "sync=false")
 
 
+def our_threaded_encoder(video, topic):
+    """The pipeline docs/tutorial.md gives for producing a file as fast as
+    the machine allows: the same PNG settings (level 1, unfiltered rows),
+    encoded by libavcodec's PNG encoder, which spreads frames over a thread
+    per core (threads=0), and the decoder and converter in threads of their
+    own."""
+    return gst("filesrc", "location=" + video, "!", "decodebin", "!", "queue", "!",
+               "videoconvert", "!", "video/x-raw,format=RGB", "!", "queue", "!", "avenc_png",
+               "compression-level=1", "threads=0", "!", "kafkasink", "brokers=" + BROKERS,
+               "topic=" + topic, "sync=false")
+
+
 def view_run(cmd, env, port, n):
     """Starts a viewer, reads @n - 1 of the @n frames of the topic over HTTP:
     (frames/s from the receipt of the first part to that of the last, CPU
@@ -239,14 +252,15 @@ def median_of(runs, fn):
     return tuple(statistics.median(v[i] for v in values) for i in range(len(values[0])))
 
 
-def medians_alternating(runs, tut, ours):
-    """Runs @tut and @ours @runs times each, taking turns (the load of a
-    shared machine drifts): the medians of each one's figures."""
-    values = ([], [])
+def medians_alternating(runs, *contenders):
+    """Runs each of @contenders @runs times, taking turns in an order that
+    rotates from run to run (the load of a shared machine drifts): the
+    medians of each one's figures."""
+    values = [[] for _ in contenders]
     for r in range(runs):
-        order = (0, 1) if r % 2 == 0 else (1, 0)
-        for i in order:
-            values[i].append((tut, ours)[i]())
+        for k in range(len(contenders)):
+            i = (r + k) % len(contenders)
+            values[i].append(contenders[i]())
     return [tuple(statistics.median(v[k] for v in vs) for k in range(len(vs[0])))
             for vs in values]
 
@@ -292,36 +306,42 @@ def main():
     py = "/usr/bin/python3"
     results = []
 
-    def producer_pair(what, tut_cmd, our_cmd, frames):
-        def one(cmd_fn, prefix):
-            topic = unique(prefix)
+    def producer_runs(tut_cmd, ours, frames):
+        """The tutorial's producer @tut_cmd against each of @ours, a list of
+        (name of the figures, command): a row per figure of each of ours."""
+        def steady(cmd_fn, prefix):
+            topic = unique(prefix)  # a topic of its own for every run
             return steady_rate(cmd_fn(topic), dict(env, TUTORIAL_TOPIC=topic), topic, frames,
                                frames // 10)
-        tut, ours = medians_alternating(args.runs, lambda: one(tut_cmd, "tut"),
-                                        lambda: one(our_cmd, "ours"))
-        results.append(figure(what + " frames/s", ours[0], tut[0], "frames/s"))
-        results.append(figure(what + " CPU ms/frame", ours[1], tut[1], "ms", True))
-        results.append(figure(what + " start-up s", ours[2], tut[2], "s", True))
-        results.append(figure(what + " frames/s with start-up", ours[3], tut[3], "frames/s"))
+
+        tut, *mine = medians_alternating(args.runs, lambda: steady(tut_cmd, "tut"),
+                                         *[lambda c=c: steady(c, "ours") for _, c in ours])
+        for (name, _), o in zip(ours, mine):
+            results.append(figure(name + " frames/s", o[0], tut[0], "frames/s"))
+            results.append(figure(name + " CPU ms/frame", o[1], tut[1], "ms", True))
+            results.append(figure(name + " start-up s", o[2], tut[2], "s", True))
+            results.append(figure(name + " frames/s with start-up", o[3], tut[3], "frames/s"))
 
     if "encode" in parts:
         make_video(video, m)
-        producer_pair("encode (video -> PNG -> Kafka)",
-                      lambda topic: [py, os.path.join(TUTORIAL, "producer.py"), video],
-                      lambda topic: our_encoder(video, topic), m)
+        producer_runs(lambda topic: [py, os.path.join(TUTORIAL, "producer.py"), video],
+                      [("encode (video -> PNG -> Kafka)",
+                        lambda topic: our_encoder(video, topic)),
+                       ("encode (frame-threaded avenc_png)",
+                        lambda topic: our_threaded_encoder(video, topic))], m)
     if "transport" in parts:
         # The n files sent over and over, t frames in all.
         os.makedirs(pngs)
         make_pngs(pngs, n)
-        producer_pair("transport (pre-encoded PNG -> Kafka)",
-                      lambda topic: [py, "-c", TUTORIAL_SEND_PRE_ENCODED, pngs, str(t)],
-                      lambda topic: gst("multifilesrc",
-                                        "location=" + os.path.join(pngs, "%05d.png"),
-                                        "caps=image/png,framerate=30/1",
-                                        "stop-index=%d" % (n - 1), "loop=true",
-                                        "num-buffers=%d" % t, "!", "kafkasink",
-                                        "brokers=" + BROKERS, "topic=" + topic, "sync=false"),
-                      t)
+        producer_runs(lambda topic: [py, "-c", TUTORIAL_SEND_PRE_ENCODED, pngs, str(t)],
+                      [("transport (pre-encoded PNG -> Kafka)",
+                        lambda topic: gst("multifilesrc",
+                                          "location=" + os.path.join(pngs, "%05d.png"),
+                                          "caps=image/png,framerate=30/1",
+                                          "stop-index=%d" % (n - 1), "loop=true",
+                                          "num-buffers=%d" % t, "!", "kafkasink",
+                                          "brokers=" + BROKERS, "topic=" + topic,
+                                          "sync=false"))], t)
 
     def tutorial_consumer():
         # The tutorial's consumer starts at the latest offset when its group
