@@ -162,10 +162,16 @@ class Interop(E2ETest):
                        "sync=false", name=name).wait()
                 consumer = KafkaConsumer(topic, bootstrap_servers=brokers(),
                                          auto_offset_reset="earliest",
-                                         consumer_timeout_ms=3000)
-                pngs = [m.value for m in consumer]
+                                         consumer_timeout_ms=30000)
+                pngs = []
+                for m in consumer:
+                    pngs.append(m.value)
+                    if len(pngs) == n:
+                        break
+                extra = consumer.poll(timeout_ms=1000)
                 consumer.close()
                 self.assertEqual(len(pngs), n, name)
+                self.assertFalse(any(extra.values()), "%s wrote more than %d frames" % (name, n))
                 pictures[name] = []
                 for i, png in enumerate(pngs):
                     self.assertTrue(png.startswith(b"\x89PNG"), "%s frame %d" % (name, i))
