@@ -335,7 +335,10 @@ gst_soup_http_server_sink_class_init (GstSoupHttpServerSinkClass *klass)
    *
    * An end-of-stream sent to the pipeline goes to its sources and cannot
    * pass a stream that is held: stop a viewer that nobody watches without
-   * `gst-launch-1.0 -e` (it needs no EOS to finish), or set this to FALSE.
+   * `gst-launch-1.0 -e` (it needs no EOS to finish), press Ctrl-C a second
+   * time (gst-launch-1.0 then stops the pipeline without waiting for the
+   * EOS; the held frame is not committed and is read again next time), or
+   * set this to FALSE.
    *
    * Since: 0.1
    */
