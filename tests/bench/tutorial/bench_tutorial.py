@@ -159,7 +159,7 @@ def our_encoder(video, topic):
 
 def our_threaded_encoder(video, topic):
     """The pipeline docs/tutorial.md gives for producing a file as fast as
-    the machine allows: the same PNG settings (level 1, unfiltered rows),
+    the machine allows: pngenc's PNG settings (level 1, unfiltered rows),
     encoded by libavcodec's PNG encoder, which spreads frames over a thread
     per core (threads=0), and the decoder and converter in threads of their
     own."""
