@@ -17,7 +17,9 @@ N = 30
 
 
 def make_video(path, frames=15):
-    """A small MPEG-4 file OpenCV and decodebin both read."""
+    """A small MPEG-4 file OpenCV and decodebin both read. Its frames are
+    all at time 0 (Debian's gst-libav 1.22.0 avenc_mpeg4 writes no
+    timestamps): these tests produce it unpaced."""
     run(["gst-launch-1.0", "-q", "videotestsrc", "num-buffers=%d" % frames, "pattern=smpte",
          "horizontal-speed=3", "!", "video/x-raw,width=160,height=120,framerate=30/1", "!",
          "videoconvert", "!", "avenc_mpeg4", "!", "mp4mux", "!", "filesink",

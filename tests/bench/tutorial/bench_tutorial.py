@@ -116,6 +116,10 @@ def steady_rate(cmd, env, topic, n, warmup):
 
 
 def make_video(path, frames):
+    """An MPEG-4 file of the ball pattern. Debian's gst-libav 1.22.0
+    avenc_mpeg4 leaves its output without timestamps, so mp4mux writes every
+    frame at time 0: fine here, where every producer goes as fast as it can
+    (sync=false), but such a file would not play at its pace."""
     subprocess.run(["gst-launch-1.0", "-q", "videotestsrc", "num-buffers=%d" % frames,
                     "pattern=ball", "!", "video/x-raw,width=640,height=360,framerate=30/1",
                     "!", "videoconvert", "!", "avenc_mpeg4", "bitrate=2000000", "!", "mp4mux",
