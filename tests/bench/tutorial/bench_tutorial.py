@@ -4,7 +4,7 @@
 same video: the tutorial's Python producer (OpenCV PNG, kafka-python) and
 Flask consumer against our producer and viewer pipelines.
 
-Figures (medians of --runs runs, the two sides taking turns):
+Figures (medians of --runs runs, the sides taking turns):
   encode frames/s     video file -> PNG -> Kafka, as fast as each can; ours
                       with pngenc and with frame-threaded avenc_png
                       (OpenCV's default PNG level 1 = pngenc compression-level=1)
