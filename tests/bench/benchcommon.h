@@ -157,8 +157,9 @@ class Contenders
 public:
   using Figure = double (Result::*) () const;
 
-  Contenders (const char *const *names, int n, const std::string &only)
-      : names_ (names), all_ (n), median_ (n), wanted_ (n)
+  Contenders (const char *const *names, int n, const std::string &only,
+      size_t size)
+      : names_ (names), size_ (size), all_ (n), median_ (n), wanted_ (n)
   {
     for (int k = 0; k < n; k++)
       wanted_[k] = only.empty () || only == names[k];
@@ -192,6 +193,10 @@ public:
   {
     return wanted_[k];
   }
+  const char *name (int k) const
+  {
+    return names_[k];
+  }
   /* The round of median throughput of contender @k. */
   const Result &median (int k) const
   {
@@ -205,13 +210,13 @@ public:
 
   /* One table row per contender that ran, with the start-up time if
    * @startup. */
-  void print (size_t size, bool startup) const
+  void print (bool startup) const
   {
     for (size_t k = 0; k < all_.size (); k++) {
       if (!wanted_[k])
         continue;
       const Result &r = median_[k];
-      printf ("%9zu %-10s %9zu %12.0f %10.1f %12.2f", size, names_[k],
+      printf ("%9zu %-10s %9zu %12.0f %10.1f %12.2f", size_, names_[k],
           r.messages, r.msgs_per_s (), r.mb_per_s (), r.cpu_per_gb ());
       if (startup)
         printf (" %10.3f", r.startup);
@@ -220,29 +225,56 @@ public:
   }
 
   /* "@a/@b: throughput, CPU per GB", as paired ratios, when both ran. */
-  void print_ratios (size_t size, int a, int b) const
+  void print_ratios (int a, int b) const
   {
     if (wanted_[a] && wanted_[b])
-      printf ("%9zu %s/%s: throughput %.2f, CPU per GB %.2f\n", size, names_[a],
-          names_[b], ratio (a, b, &Result::mb_per_s),
+      printf ("%9zu %s/%s: throughput %.2f, CPU per GB %.2f\n", size_,
+          names_[a], names_[b], ratio (a, b, &Result::mb_per_s),
           ratio (a, b, &Result::cpu_per_gb));
   }
 
   /* Figure @f of @a against @b as JSON (medians and their paired ratio),
    * when both ran. */
-  void figure (Json &json, const char *name, size_t size, int a, int b,
-      Figure f, const char *unit) const
+  void figure (Json &json, const char *name, int a, int b, Figure f,
+      const char *unit) const
   {
     if (wanted_[a] && wanted_[b])
-      json.figure (name, size, (median_[a].*f) (), (median_[b].*f) (),
+      json.figure (name, size_, (median_[a].*f) (), (median_[b].*f) (),
           names_[b], unit, ratio (a, b, f));
   }
 
 private:
   const char *const *names_;
+  size_t size_;
   std::vector<std::vector<Result>> all_;
   std::vector<Result> median_;
   std::vector<bool> wanted_;
+};
+
+/* The throughput goal, @a at least 0.95x @b, over every size where both
+ * ran. */
+class Goal
+{
+public:
+  void check (const Contenders &c, int a, int b)
+  {
+    if (!c.wanted (a) || !c.wanted (b))
+      return;
+    met_ &= c.ratio (a, b, &Result::mb_per_s) >= 0.95;
+    a_ = c.name (a);
+    b_ = c.name (b);
+  }
+  /* "goal (...): met" or "missed", unless it was never checked. */
+  void print () const
+  {
+    if (a_)
+      printf ("goal (%s >= 0.95x %s throughput): %s\n", a_, b_,
+          met_ ? "met" : "missed");
+  }
+
+private:
+  bool met_ = true;
+  const char *a_ = nullptr, *b_ = nullptr;
 };
 
 } // namespace bench

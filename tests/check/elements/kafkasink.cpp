@@ -86,6 +86,14 @@ struct SinkHarness
   {
     return gst_harness_push_event (h, gst_event_new_eos ());
   }
+  /* End-of-stream, then its message: every message was delivered. */
+  void finish ()
+  {
+    fail_unless (eos ());
+    GstMessage *msg = pop (GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+    fail_unless (msg && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS);
+    gst_message_unref (msg);
+  }
   /* The next message of @types, or nullptr after @seconds. */
   GstMessage *pop (int types, int seconds = 60)
   {
@@ -379,10 +387,7 @@ GST_START_TEST (test_round_trip)
       fail_unless_equals_int (sh.push (buf), GST_FLOW_OK);
     }
     gst_caps_unref (unix_caps);
-    fail_unless (sh.eos ());
-    GstMessage *msg = sh.pop (GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
-    fail_unless (msg && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS);
-    gst_message_unref (msg);
+    sh.finish ();
 
     /* EOS came after every acknowledgement. */
     fail_unless_equals_uint64 (sh.stat ("messages-delivered"), n);
@@ -471,10 +476,7 @@ GST_START_TEST (test_buffer_lists)
       fail_unless_equals_int (gst_pad_push_list (sh.h->srcpad, list),
           GST_FLOW_OK);
     }
-    fail_unless (sh.eos ());
-    GstMessage *msg = sh.pop (GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
-    fail_unless (msg && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS);
-    gst_message_unref (msg);
+    sh.finish ();
     fail_unless_equals_uint64 (sh.stat ("messages-delivered"), n);
   }
 
@@ -514,10 +516,7 @@ GST_START_TEST (test_copy_topic)
     SinkHarness sh (new_sink (from), caps);
     for (guint i = 0; i < n; i++)
       fail_unless_equals_int (sh.push (make_buffer (i, 500 + i)), GST_FLOW_OK);
-    fail_unless (sh.eos ());
-    GstMessage *msg = sh.pop (GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
-    fail_unless (msg && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS);
-    gst_message_unref (msg);
+    sh.finish ();
   }
 
   std::string desc = std::string ("kafkasrc brokers=") + kafkatest::brokers () +
@@ -578,10 +577,7 @@ GST_START_TEST (test_eos_marker_and_sessions)
     SinkHarness sh (sink);
     for (guint i = 0; i < 3; i++)
       fail_unless_equals_int (sh.push (make_buffer (i, 100)), GST_FLOW_OK);
-    fail_unless (sh.eos ());
-    GstMessage *msg = sh.pop (GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
-    fail_unless (msg && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS);
-    gst_message_unref (msg);
+    sh.finish ();
   }
 
   std::vector<Record> r = consume_all (topic);
@@ -620,10 +616,7 @@ GST_START_TEST (test_caps_change)
     gst_harness_set_src_caps_str (sh.h, "video/x-test, width=(int)2");
     for (guint i = 3; i <= 4; i++)
       fail_unless_equals_int (sh.push (make_buffer (i, 10)), GST_FLOW_OK);
-    fail_unless (sh.eos ());
-    GstMessage *msg = sh.pop (GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
-    fail_unless (msg && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS);
-    gst_message_unref (msg);
+    sh.finish ();
   }
   std::vector<Record> r = consume_all (topic);
   fail_unless_equals_int (r.size (), 4);
@@ -666,10 +659,7 @@ GST_START_TEST (test_zero_copy)
      * may do this in a real pipeline; here it proves there was no copy. */
     memset (data.data (), 'b', size);
 
-    fail_unless (sh.eos ());
-    GstMessage *msg = sh.pop (GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
-    fail_unless (msg && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS);
-    gst_message_unref (msg);
+    sh.finish ();
     /* ...and releases it once delivered. */
     fail_unless_equals_int (released.load (), 1);
   }
@@ -905,10 +895,7 @@ produce_to (const std::string &topic, guint n, const char *config,
     SinkHarness sh (sink);
     for (guint i = 0; i < n; i++)
       fail_unless_equals_int (sh.push (make_buffer (i, 500)), GST_FLOW_OK);
-    fail_unless (sh.eos ());
-    GstMessage *msg = sh.pop (GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
-    fail_unless (msg && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS);
-    gst_message_unref (msg);
+    sh.finish ();
   }
   return consume_all (topic);
 }
