@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """The embedding examples run: the C++ application and the Python script
-each produce frames and serve them back from Kafka over HTTP."""
+each produce frames and serve them back from Kafka over HTTP; the C
+application reads its own frames back through appsink."""
 
 import os
 import signal
@@ -36,6 +37,23 @@ class Examples(E2ETest):
         self.assertEqual(app.returncode, 0, out.decode(errors="replace"))
         self.assertIn(b"producer: end of stream", out)
         self.assertIn(b"viewer: end of stream", out)
+
+    def test_c_application(self):
+        frames = 25
+        app = subprocess.run([os.path.join(BUILD, "tests", "examples", "kafka-frames"),
+                              brokers(), unique("example-c"), str(frames)],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+        out = app.stdout.decode(errors="replace")
+        self.assertEqual(app.returncode, 0, out)
+        self.assertIn("producer: %d of %d frames acknowledged" % (frames, frames), out)
+        # What the application printed of each frame it read back: the Kafka
+        # offset, the pts the producer gave it, its size and its keyframe flag.
+        read = [line for line in out.splitlines() if line.startswith("frame ")]
+        expected = ["frame %d: offset %d, pts 0:00:%02d.%d00000000, 3072 bytes%s"
+                    % (i, i, i // 10, i % 10, "" if i % 5 else ", keyframe")
+                    for i in range(frames)]
+        self.assertEqual(read, expected)
+        self.assertIn("consumer: %d frames read back as they were produced" % frames, out)
 
     def test_python_script(self):
         topic = unique("example-py")
