@@ -1,9 +1,11 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""The embedding examples run: the C++ application and the Python script
-each produce frames and serve them back from Kafka over HTTP; the C
-application reads its own frames back through appsink."""
+"""The README's demo command and the embedding examples run: the demo
+starts its own broker and serves a browser; the C++ application and the
+Python script each produce frames and serve them back from Kafka over HTTP;
+the C application reads its own frames back through appsink."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -37,6 +39,36 @@ class Examples(E2ETest):
         self.assertEqual(app.returncode, 0, out.decode(errors="replace"))
         self.assertIn(b"producer: end of stream", out)
         self.assertIn(b"viewer: end of stream", out)
+
+    def test_readme_demo_command(self):
+        """The README's first command, as a user runs it: no broker given, so
+        it starts its own; a browser gets the frames; Ctrl-C stops it all."""
+        port = free_port()
+        env = dict(os.environ, BUILDDIR=BUILD, GST_KAFKA_SKIP_DEPS="1")
+        env.pop("KAFKA_BROKERS", None)
+        env.pop("KAFKA_LOCAL_DIR", None)
+        demo = subprocess.Popen([os.path.join(HERE, "demo"), "--port", str(port)], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        self.addCleanup(lambda: demo.poll() is None and os.killpg(demo.pid, signal.SIGKILL))
+        printed = b""
+        while b"Open http://127.0.0.1:%d/" % port not in printed:
+            line = demo.stdout.readline()
+            self.assertTrue(line, "the demo ended before serving:\n" + printed.decode(errors="replace"))
+            printed += line
+        broker_dir = re.search(rb"KAFKA_LOCAL_DIR=(\S+)", printed)
+        self.assertIsNotNone(broker_dir, printed.decode(errors="replace"))
+        self.assertTrue(os.path.isdir(broker_dir.group(1)))
+
+        self.read_pngs(port, 10).close()
+
+        # Ctrl-C in a terminal reaches the whole foreground process group.
+        os.killpg(demo.pid, signal.SIGINT)
+        out, _ = demo.communicate(timeout=90)
+        out = (printed + out).decode(errors="replace")
+        self.assertEqual(demo.returncode, 0, out)
+        self.assertIn("stopped, removed " + broker_dir.group(1).decode(), out)
+        self.assertFalse(os.path.exists(broker_dir.group(1)), out)
 
     def test_c_application(self):
         frames = 25
