@@ -6,9 +6,11 @@ the C application reads its own frames back through appsink."""
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
@@ -40,15 +42,16 @@ class Examples(E2ETest):
         self.assertIn(b"producer: end of stream", out)
         self.assertIn(b"viewer: end of stream", out)
 
-    def test_readme_demo_command(self):
+    def run_demo(self, args, frames):
         """The README's first command, as a user runs it: no broker given, so
-        it starts its own; a browser gets the frames; Ctrl-C stops it all."""
+        it starts its own; a browser gets @frames frames; Ctrl-C stops it
+        all. Returns what it printed."""
         port = free_port()
         env = dict(os.environ, BUILDDIR=BUILD, GST_KAFKA_SKIP_DEPS="1")
         env.pop("KAFKA_BROKERS", None)
         env.pop("KAFKA_LOCAL_DIR", None)
-        demo = subprocess.Popen([os.path.join(HERE, "demo"), "--port", str(port)], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        demo = subprocess.Popen([os.path.join(HERE, "demo")] + args + ["--port", str(port)],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         self.addCleanup(lambda: demo.poll() is None and os.killpg(demo.pid, signal.SIGKILL))
         printed = b""
@@ -60,7 +63,7 @@ class Examples(E2ETest):
         self.assertIsNotNone(broker_dir, printed.decode(errors="replace"))
         self.assertTrue(os.path.isdir(broker_dir.group(1)))
 
-        self.read_pngs(port, 10).close()
+        self.read_pngs(port, frames).close()
 
         # Ctrl-C in a terminal reaches the whole foreground process group.
         os.killpg(demo.pid, signal.SIGINT)
@@ -69,6 +72,22 @@ class Examples(E2ETest):
         self.assertEqual(demo.returncode, 0, out)
         self.assertIn("stopped, removed " + broker_dir.group(1).decode(), out)
         self.assertFalse(os.path.exists(broker_dir.group(1)), out)
+        return out
+
+    def test_readme_demo_command(self):
+        self.run_demo([], 10)
+
+    def test_readme_demo_command_with_a_video(self):
+        """Every frame of a 45-frame file reaches the browser, and the
+        producer ends while the viewer goes on serving."""
+        work = tempfile.mkdtemp(prefix="gst-kafka-demo-")
+        self.addCleanup(shutil.rmtree, work, True)
+        video = os.path.join(work, "video.mp4")
+        subprocess.run(["gst-launch-1.0", "-q", "videotestsrc", "num-buffers=45", "pattern=ball",
+                        "!", "video/x-raw,width=320,height=240,framerate=30/1", "!", "jpegenc",
+                        "!", "qtmux", "!", "filesink", "location=" + video], check=True)
+        out = self.run_demo([video], 45)
+        self.assertIn("producer: end of stream", out)
 
     def test_c_application(self):
         frames = 25
