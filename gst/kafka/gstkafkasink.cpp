@@ -40,7 +40,9 @@
  * no reordering when the producer retries), `acks=all`,
  * `message.max.bytes=16777216` (a 10 MiB frame plus headers fits; the topic's
  * `max.message.bytes` must allow it too), `linger.ms=5` and `client.id` set to
- * the element's name.
+ * the element's name. Kafka orders messages within a partition only, so
+ * every message of a session goes to one partition, even with neither
+ * #GstKafkaSink:key nor #GstKafkaSink:partition set (see the latter).
  *
  * ## Example launch lines
  * |[
@@ -73,6 +75,7 @@
 #include "gstkafkacommon.h"
 #include "gstkafkaelements.h"
 
+#include <atomic>
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
@@ -280,6 +283,16 @@ private:
   std::vector<SinkMessage *> returned_;
 };
 
+/* partition=-1 without a key: the partition this session's messages all go
+ * to, chosen by the partitioner callback for the first one. */
+struct PinnedPartition
+{
+  GstKafkaSink *self = nullptr;
+  /* The session id: a different partition for each session. */
+  guint64 seed = 0;
+  std::atomic<gint32> partition{-1};
+};
+
 struct GstKafkaSinkPrivate
 {
   Settings settings;
@@ -298,6 +311,8 @@ struct GstKafkaSinkPrivate
   std::vector<SinkMessage *> delivered_streaming;
   gstkafka::Handle producer;
   rd_kafka_topic_t *rkt = nullptr;
+  /* Read by librdkafka's partitioner calls, on any thread. */
+  PinnedPartition pin;
   gstkafka::Queue queue;
   std::thread delivery_thread;
   bool delivery_thread_stop = false;
@@ -783,6 +798,74 @@ conf_value (rd_kafka_t *rk, const char *key)
   return value;
 }
 
+/* librdkafka's partitioner for kafkasink's key-less messages: every message
+ * of the session goes to one partition, at random among those with a
+ * leader when the first one is partitioned, so that the stream stays in
+ * order (Kafka orders messages within a partition only). Called on any
+ * thread; may only call rd_kafka_topic_partition_available(). */
+static int32_t
+pinned_partitioner (const rd_kafka_topic_t *rkt, const void *, size_t,
+    int32_t partition_cnt, void *rkt_opaque, void *)
+{
+  auto pin = static_cast<PinnedPartition *> (rkt_opaque);
+  gint32 current = pin->partition.load ();
+  if (current >= 0 && current < partition_cnt)
+    return current;
+
+  gint32 first = gint32 (pin->seed % guint64 (partition_cnt));
+  gint32 pick = first;
+  for (gint32 i = 0; i < partition_cnt; i++) {
+    gint32 candidate = (first + i) % partition_cnt;
+    if (rd_kafka_topic_partition_available (rkt, candidate)) {
+      pick = candidate;
+      break;
+    }
+  }
+  /* Another thread may have partitioned a message meanwhile: its choice
+   * stands. */
+  if (!pin->partition.compare_exchange_strong (current, pick))
+    return current;
+  GST_INFO_OBJECT (pin->self, "this session produces to partition %d of %d",
+      pick, partition_cnt);
+  return pick;
+}
+
+/* With partition=-1, no key and librdkafka's default partitioner, puts the
+ * session's messages in one partition (pinned_partitioner()). librdkafka
+ * would otherwise spread key-less messages over the topic's partitions, a
+ * new one every sticky.partitioning.linger.ms, and a consumer would see the
+ * frames out of order. */
+static void
+pin_partition (GstKafkaSink *self, rd_kafka_conf_t *conf)
+{
+  GstKafkaSinkPrivate *priv = self->priv;
+  rd_kafka_topic_conf_t *tconf = rd_kafka_conf_get_default_topic_conf (conf);
+  char value[64] = "";
+  size_t size = sizeof (value);
+
+  if (tconf &&
+      rd_kafka_topic_conf_get (tconf, "partitioner", value, &size) ==
+          RD_KAFKA_CONF_OK &&
+      strcmp (value, "consistent_random") != 0) {
+    GST_INFO_OBJECT (self,
+        "partitioner=%s chosen in config: not pinning "
+        "the session to one partition",
+        value);
+    return;
+  }
+  if (!tconf) {
+    rd_kafka_conf_set_default_topic_conf (conf, rd_kafka_topic_conf_new ());
+    tconf = rd_kafka_conf_get_default_topic_conf (conf);
+  }
+  rd_kafka_topic_conf_set_partitioner_cb (tconf, pinned_partitioner);
+  rd_kafka_topic_conf_set_opaque (tconf, &priv->pin);
+  /* Sticky partitioning bypasses the partitioner for key-less messages. */
+  char errstr[256];
+  if (rd_kafka_conf_set (conf, "sticky.partitioning.linger.ms", "0", errstr,
+          sizeof (errstr)) != RD_KAFKA_CONF_OK)
+    GST_WARNING_OBJECT (self, "sticky.partitioning.linger.ms: %s", errstr);
+}
+
 static gboolean
 gst_kafka_sink_start (GstBaseSink *bsink)
 {
@@ -845,6 +928,14 @@ gst_kafka_sink_start (GstBaseSink *bsink)
   rd_kafka_conf_set_events (conf.get (),
       RD_KAFKA_EVENT_DR | RD_KAFKA_EVENT_ERROR | RD_KAFKA_EVENT_STATS);
 
+  std::random_device rd;
+  guint64 session_id = (guint64 (rd ()) << 32) | rd ();
+  priv->pin.self = self;
+  priv->pin.seed = session_id;
+  priv->pin.partition = -1;
+  if (session.partition < 0 && session.key.empty ())
+    pin_partition (self, conf.get ());
+
   char errstr[512];
   gstkafka::Handle rk (
       rd_kafka_new (RD_KAFKA_PRODUCER, conf.get (), errstr, sizeof (errstr)));
@@ -872,8 +963,6 @@ gst_kafka_sink_start (GstBaseSink *bsink)
   session.message_max_bytes = conf_value (rk.get (), "message.max.bytes");
   session.message_timeout_ms = conf_value (rk.get (), "message.timeout.ms");
 
-  std::random_device rd;
-  guint64 session_id = (guint64 (rd ()) << 32) | rd ();
   GST_INFO_OBJECT (self,
       "producing to %s on %s, session %016" G_GINT64_MODIFIER "x",
       session.topic.c_str (), session.brokers.c_str (), session_id);
@@ -1510,9 +1599,9 @@ gst_kafka_sink_class_init (GstKafkaSinkClass *klass)
   /**
    * GstKafkaSink:key:
    *
-   * A fixed key given to every message, or none. With the default
-   * partitioner, all messages with one key go to one partition, which
-   * keeps them in order.
+   * A fixed key given to every message, or none. With partition=-1, the
+   * key chooses the partition (librdkafka's `partitioner` setting), so all
+   * the messages go to one partition, in order.
    *
    * Since: 0.1
    */
@@ -1525,18 +1614,24 @@ gst_kafka_sink_class_init (GstKafkaSinkClass *klass)
   /**
    * GstKafkaSink:partition:
    *
-   * The partition every message goes to, or -1 for librdkafka's
-   * partitioner (`partitioner` setting: by key, spread at random without
-   * one). Messages are ordered within one partition only: keep the stream
-   * in one partition, with a key or a partition number, when consumers need
-   * it in order.
+   * The partition every message goes to, or -1 to let it be chosen.
+   * Kafka keeps messages in order within a partition only, so with -1 every
+   * message of a session still goes to one partition: the key's (see
+   * #GstKafkaSink:key), or without a key one chosen at random among those
+   * with a leader when the first message is sent, a new choice each time
+   * the element starts. Setting librdkafka's `partitioner` in
+   * #GstKafkaSink:config to something other than its default
+   * (`consistent_random`) hands every message to that partitioner instead;
+   * `partitioner=random` spreads the messages over all partitions, and
+   * consumers then see them out of order.
    *
    * Since: 0.1
    */
   g_object_class_install_property (gobject_class, PROP_PARTITION,
       g_param_spec_int ("partition", "Partition",
-          "Partition to produce to, -1 for librdkafka's partitioner", -1,
-          G_MAXINT32, DEFAULT_PARTITION, rw));
+          "Partition to produce to; -1: the key's, or without a key one "
+          "chosen for the whole session",
+          -1, G_MAXINT32, DEFAULT_PARTITION, rw));
 
   /**
    * GstKafkaSink:config:
