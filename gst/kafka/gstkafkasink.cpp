@@ -288,8 +288,8 @@ private:
 struct PinnedPartition
 {
   GstKafkaSink *self = nullptr;
-  /* The session id: a different partition for each session. */
-  guint64 seed = 0;
+  /* A hash of the producer's client.id: the partition it prefers. */
+  guint32 seed = 0;
   std::atomic<gint32> partition{-1};
 };
 
@@ -799,10 +799,13 @@ conf_value (rd_kafka_t *rk, const char *key)
 }
 
 /* librdkafka's partitioner for kafkasink's key-less messages: every message
- * of the session goes to one partition, at random among those with a
- * leader when the first one is partitioned, so that the stream stays in
- * order (Kafka orders messages within a partition only). Called on any
- * thread; may only call rd_kafka_topic_partition_available(). */
+ * of the session goes to one partition, so that the stream stays in order
+ * (Kafka orders messages within a partition only). That partition is the
+ * one the client.id hashes to, so a producer that starts again writes
+ * where it wrote before and the topic replays in order, or the next one
+ * with a leader if that one has none when the first message is
+ * partitioned. Called on any thread; may only call
+ * rd_kafka_topic_partition_available(). */
 static int32_t
 pinned_partitioner (const rd_kafka_topic_t *rkt, const void *, size_t,
     int32_t partition_cnt, void *rkt_opaque, void *)
@@ -812,7 +815,7 @@ pinned_partitioner (const rd_kafka_topic_t *rkt, const void *, size_t,
   if (current >= 0 && current < partition_cnt)
     return current;
 
-  gint32 first = gint32 (pin->seed % guint64 (partition_cnt));
+  gint32 first = gint32 (pin->seed % guint32 (partition_cnt));
   gint32 pick = first;
   for (gint32 i = 0; i < partition_cnt; i++) {
     gint32 candidate = (first + i) % partition_cnt;
@@ -825,8 +828,9 @@ pinned_partitioner (const rd_kafka_topic_t *rkt, const void *, size_t,
    * stands. */
   if (!pin->partition.compare_exchange_strong (current, pick))
     return current;
-  GST_INFO_OBJECT (pin->self, "this session produces to partition %d of %d",
-      pick, partition_cnt);
+  GST_INFO_OBJECT (pin->self, "this session produces to partition %d of %d%s",
+      pick, partition_cnt,
+      pick == first ? "" : " (the preferred one has no leader)");
   return pick;
 }
 
@@ -857,6 +861,14 @@ pin_partition (GstKafkaSink *self, rd_kafka_conf_t *conf)
     rd_kafka_conf_set_default_topic_conf (conf, rd_kafka_topic_conf_new ());
     tconf = rd_kafka_conf_get_default_topic_conf (conf);
   }
+  /* FNV-1a: the same partition for the same client.id everywhere. */
+  char client_id[256] = "";
+  size = sizeof (client_id);
+  rd_kafka_conf_get (conf, "client.id", client_id, &size);
+  guint32 hash = 2166136261u;
+  for (const char *c = client_id; *c; c++)
+    hash = (hash ^ guint8 (*c)) * 16777619u;
+  priv->pin.seed = hash;
   rd_kafka_topic_conf_set_partitioner_cb (tconf, pinned_partitioner);
   rd_kafka_topic_conf_set_opaque (tconf, &priv->pin);
   /* Sticky partitioning bypasses the partitioner for key-less messages. */
@@ -928,10 +940,7 @@ gst_kafka_sink_start (GstBaseSink *bsink)
   rd_kafka_conf_set_events (conf.get (),
       RD_KAFKA_EVENT_DR | RD_KAFKA_EVENT_ERROR | RD_KAFKA_EVENT_STATS);
 
-  std::random_device rd;
-  guint64 session_id = (guint64 (rd ()) << 32) | rd ();
   priv->pin.self = self;
-  priv->pin.seed = session_id;
   priv->pin.partition = -1;
   if (session.partition < 0 && session.key.empty ())
     pin_partition (self, conf.get ());
@@ -963,6 +972,8 @@ gst_kafka_sink_start (GstBaseSink *bsink)
   session.message_max_bytes = conf_value (rk.get (), "message.max.bytes");
   session.message_timeout_ms = conf_value (rk.get (), "message.timeout.ms");
 
+  std::random_device rd;
+  guint64 session_id = (guint64 (rd ()) << 32) | rd ();
   GST_INFO_OBJECT (self,
       "producing to %s on %s, session %016" G_GINT64_MODIFIER "x",
       session.topic.c_str (), session.brokers.c_str (), session_id);
@@ -1617,9 +1628,12 @@ gst_kafka_sink_class_init (GstKafkaSinkClass *klass)
    * The partition every message goes to, or -1 to let it be chosen.
    * Kafka keeps messages in order within a partition only, so with -1 every
    * message of a session still goes to one partition: the key's (see
-   * #GstKafkaSink:key), or without a key one chosen at random among those
-   * with a leader when the first message is sent, a new choice each time
-   * the element starts. Setting librdkafka's `partitioner` in
+   * #GstKafkaSink:key), or without a key the one that librdkafka's
+   * `client.id` (by default the element's name) hashes to, so that a
+   * producer that starts again writes after what it wrote before and the
+   * topic replays in order; if that partition has no leader when the first
+   * message is sent, the next one that has. Setting librdkafka's
+   * `partitioner` in
    * #GstKafkaSink:config to something other than its default
    * (`consistent_random`) hands every message to that partitioner instead;
    * `partitioner=random` spreads the messages over all partitions, and
@@ -1629,8 +1643,8 @@ gst_kafka_sink_class_init (GstKafkaSinkClass *klass)
    */
   g_object_class_install_property (gobject_class, PROP_PARTITION,
       g_param_spec_int ("partition", "Partition",
-          "Partition to produce to; -1: the key's, or without a key one "
-          "chosen for the whole session",
+          "Partition to produce to; -1: the key's, or without a key the "
+          "client.id's",
           -1, G_MAXINT32, DEFAULT_PARTITION, rw));
 
   /**
