@@ -159,6 +159,17 @@ def produce_frames(topic, frames, extra=()):
            "topic=" + topic, "sync=false", *extra, name="producer").wait()
 
 
+def create_topic(topic, partitions):
+    """Creates @topic with @partitions partitions, as an administrator
+    would, instead of letting the broker create it with one."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+    admin = KafkaAdminClient(bootstrap_servers=brokers().split(","))
+    try:
+        admin.create_topics([NewTopic(topic, partitions, 1)])
+    finally:
+        admin.close()
+
+
 def viewer(topic, group, port, extra_src=(), extra_sink=()):
     return Launch("kafkasrc", "brokers=" + brokers(), "topic=" + topic, "group-id=" + group,
                   *extra_src, "!", "multipartmux", "boundary=frame", "!",

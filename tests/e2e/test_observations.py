@@ -8,8 +8,8 @@ import threading
 import time
 import unittest
 
-from e2elib import (E2ETest, Frames, MultipartClient, brokers, free_port, produce_frames,
-                    unique, viewer, wait_for)
+from e2elib import (E2ETest, Frames, MultipartClient, brokers, create_topic, free_port,
+                    produce_frames, unique, viewer, wait_for)
 
 N = 90
 
@@ -55,6 +55,21 @@ class Observations(E2ETest):
         self.assertTrue(c.content_type.startswith("multipart/x-mixed-replace"))
         got = self.read_indices(c, N)
         self.assert_sequential(got, first=0)
+        c.close()
+        self.assertEqual(v.interrupt(), 0, v.output())
+
+    def test_5_frames_sequential_in_a_topic_of_several_partitions(self):
+        """The producer run twice, with its defaults, into a topic of three
+        partitions: the viewer gets both runs, each in order."""
+        topic = unique("obs5")
+        create_topic(topic, 3)
+        produce_frames(topic, self.frames)
+        produce_frames(topic, self.frames)
+        v, port = self.start_viewer(topic, unique("view"))
+        c = MultipartClient(port)
+        got = self.read_indices(c, 2 * N)
+        self.assert_sequential(got[:N], first=0)
+        self.assert_sequential(got[N:], first=0)
         c.close()
         self.assertEqual(v.interrupt(), 0, v.output())
 
