@@ -9,9 +9,9 @@
  * timestamps, flags, a producer session id and a sequence number, from which
  * kafkasrc rebuilds the stream (see docs/message-format.md). The caps travel
  * on every buffer that is not a delta unit, on the first buffer after a caps
- * change and at least once a second, so that a consumer starting in the
- * middle of a topic learns them; a dropped buffer leaves a gap in the
- * sequence numbers.
+ * change and at least once a second (of real time and of the buffers'
+ * timestamps), so that a consumer starting in the middle of a topic learns
+ * them; a dropped buffer leaves a gap in the sequence numbers.
  *
  * The payload is not copied: librdkafka references the mapped buffer, which
  * kafkasink holds until the broker has acknowledged the message (a few
@@ -332,6 +332,7 @@ struct GstKafkaSinkPrivate
   std::string caps;
   bool caps_pending = true;
   gint64 caps_sent_at = 0;
+  GstClockTime caps_sent_pts = GST_CLOCK_TIME_NONE;
   /* Real time (ns) of running time 0, taken at the first buffer. */
   GstClockTime wallclock_anchor = GST_CLOCK_TIME_NONE;
   GstCaps *unix_caps = nullptr;
@@ -995,6 +996,7 @@ gst_kafka_sink_start (GstBaseSink *bsink)
   priv->seq = 0;
   priv->caps_pending = true;
   priv->caps_sent_at = 0;
+  priv->caps_sent_pts = GST_CLOCK_TIME_NONE;
   priv->wallclock_anchor = GST_CLOCK_TIME_NONE;
   priv->delivery_thread = std::thread (delivery_loop, self);
   return TRUE;
@@ -1388,14 +1390,24 @@ gst_kafka_sink_render (GstBaseSink *bsink, GstBuffer *buf)
    * middle of the topic learns them, and after every caps change. */
   bool keyframe = !GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DELTA_UNIT);
   gint64 now = g_get_monotonic_time ();
-  /* And at least every CAPS_INTERVAL: some encoders (pngenc) flag every
-   * frame as a delta unit although each one stands alone. */
-  bool caps_due = now - priv->caps_sent_at >= CAPS_INTERVAL_US;
+  /* And at least every CAPS_INTERVAL_US, of real time and of the stream's
+   * timestamps (a file produced with sync=false goes much faster): some
+   * encoders (pngenc) flag every frame as a delta unit although each one
+   * stands alone, and a consumer that joins between two keyframes far
+   * apart waits for the caps no longer than that. */
+  GstClockTime pts = GST_BUFFER_PTS (buf);
+  GstClockTime last_pts = priv->caps_sent_pts;
+  bool caps_due = now - priv->caps_sent_at >= CAPS_INTERVAL_US ||
+                  (GST_CLOCK_TIME_IS_VALID (pts) &&
+                      GST_CLOCK_TIME_IS_VALID (last_pts) &&
+                      (pts < last_pts ||
+                          pts - last_pts >= CAPS_INTERVAL_US * GST_USECOND));
   if ((keyframe || priv->caps_pending || caps_due) && !priv->caps.empty ()) {
     info.caps = priv->caps.c_str ();
     info.caps_len = priv->caps.size ();
     priv->caps_pending = false;
     priv->caps_sent_at = now;
+    priv->caps_sent_pts = pts;
   }
   msg->produced_at = now;
   info.pts = GST_BUFFER_PTS (buf);
@@ -1522,6 +1534,7 @@ gst_kafka_sink_change_state (GstElement *element, GstStateChange transition)
     /* A new stream: its running time, its caps. */
     priv->caps_pending = true;
     priv->caps_sent_at = 0;
+    priv->caps_sent_pts = GST_CLOCK_TIME_NONE;
     priv->wallclock_anchor = GST_CLOCK_TIME_NONE;
     /* A delivery error does not outlive the stream, a fatal one does. */
     char fatal[256];

@@ -10,6 +10,13 @@
  * when it is unset, the caps GStreamer's typefinders recognise in the first
  * payload.
  *
+ * kafkasink sends the caps with every keyframe and at least once a second,
+ * not with every message. Starting in between (a committed offset, a
+ * start-offset, a seek), kafkasrc typefinds the first message; if that is
+ * a frame no typefinder recognises on its own (a VP8 or H.264 delta frame),
+ * it skips the messages up to the next one that carries the caps, and says
+ * so in an INFO message on the bus.
+ *
  * The payload is not copied: each output buffer wraps librdkafka's message,
  * which is released when the buffer is freed. Buffers may outlive the
  * element: the consumer handle is destroyed when the last of them is freed,
@@ -360,6 +367,8 @@ struct GstKafkaSrcPrivate
 
   /* Caps pushed last. */
   GstCaps *caps = nullptr;
+  /* Messages of a kafkasink stream skipped before one carried its caps. */
+  guint64 skipped_for_caps = 0;
   /* The gst.caps header parsed last and what came of it: the caps, or
    * nullptr and the problem. Most topics repeat one caps string. */
   bool have_parsed = false;
@@ -1232,6 +1241,7 @@ gst_kafka_src_start (GstBaseSrc *bsrc)
   priv->have_session = false;
   priv->discont = false;
   gst_clear_caps (&priv->caps);
+  priv->skipped_for_caps = 0;
   priv->have_parsed = false;
   priv->parsed_str.clear ();
   gst_clear_caps (&priv->parsed_caps);
@@ -1472,6 +1482,10 @@ warn_malformed (GstKafkaSrc *self, const rd_kafka_message_t *m,
       ("further messages with the same problem are only logged"));
 }
 
+/* Returned by update_caps() for a message to skip: one of a kafkasink
+ * stream joined between two messages that carry its caps. */
+#define FLOW_WAIT_FOR_CAPS GST_FLOW_CUSTOM_SUCCESS
+
 /* Decides the caps of a message and pushes them when they change. */
 static GstFlowReturn
 update_caps (GstKafkaSrc *self, const rd_kafka_message_t *m,
@@ -1496,6 +1510,24 @@ update_caps (GstKafkaSrc *self, const rd_kafka_message_t *m,
       if (caps)
         GST_INFO_OBJECT (self, "typefind: %" GST_PTR_FORMAT " (probability %d)",
             caps, prob);
+      /* A frame that needs the ones before it (a VP8 or H.264 delta
+       * frame) is no file to recognise: kafkasink sends the caps with the
+       * next keyframe, or within a second. */
+      if (caps && info.has_gst_headers && prob < GST_TYPE_FIND_LIKELY)
+        gst_clear_caps (&caps);
+    }
+    if (!caps && info.has_gst_headers) {
+      if (priv->skipped_for_caps++ == 0)
+        GST_ELEMENT_INFO (self, STREAM, TYPE_NOT_FOUND,
+            ("Joined the stream of Kafka topic '%s' between two messages "
+             "that carry its caps: skipping messages until one does (the "
+             "next keyframe, or within a second)",
+                priv->run.topic.c_str ()),
+            ("partition %d offset %" G_GINT64_FORMAT " (%" G_GSIZE_FORMAT
+             " bytes) carries no gst.caps and is not a file that typefinding "
+             "recognises: waiting for a message with gst.caps",
+                m->partition, m->offset, m->len));
+      return FLOW_WAIT_FOR_CAPS;
     }
     if (!caps) {
       GST_ELEMENT_WARNING (self, STREAM, TYPE_NOT_FOUND,
@@ -1512,6 +1544,11 @@ update_caps (GstKafkaSrc *self, const rd_kafka_message_t *m,
 
   if (priv->caps && gst_caps_is_equal (priv->caps, caps))
     return GST_FLOW_OK;
+  if (!priv->caps && priv->skipped_for_caps)
+    GST_INFO_OBJECT (self,
+        "caps at partition %d offset %" G_GINT64_FORMAT
+        ", after skipping %" G_GUINT64_FORMAT " messages without them",
+        m->partition, m->offset, priv->skipped_for_caps);
   GST_INFO_OBJECT (self, "caps %" GST_PTR_FORMAT, caps);
   if (!gst_base_src_set_caps (GST_BASE_SRC (self), caps)) {
     GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, (nullptr),
@@ -1820,8 +1857,16 @@ after_message (GstKafkaSrc *self, gint32 partition, gint64 offset)
 static GstFlowReturn
 finish (GstKafkaSrc *self)
 {
+  GstKafkaSrcPrivate *priv = self->priv;
   GST_INFO_OBJECT (self, "end of stream");
-  self->priv->eos = true;
+  if (!priv->eos && !priv->caps && priv->skipped_for_caps)
+    GST_ELEMENT_WARNING (self, STREAM, TYPE_NOT_FOUND,
+        ("Reached the end in Kafka topic '%s' without a message that carries "
+         "the stream's caps: %" G_GUINT64_FORMAT " messages were skipped; "
+         "start earlier, or set the caps property",
+            priv->run.topic.c_str (), priv->skipped_for_caps),
+        (nullptr));
+  priv->eos = true;
   store_deferred (self);
   update_lag (self, true);
   commit_stored (self, CLOSE_TIMEOUT_MS, true);
@@ -1940,6 +1985,11 @@ hand_out (GstKafkaSrc *self, Output &out, bool &eos)
     }
 
     GstFlowReturn ret = update_caps (self, m, p.info, p.header_caps);
+    if (ret == FLOW_WAIT_FOR_CAPS) {
+      defer_store (self, partition, offset + 1);
+      after_message (self, partition, offset);
+      continue;
+    }
     if (ret != GST_FLOW_OK)
       return ret;
     out.add (make_buffer (self, msg, p), priv->batch.size () - priv->batch_pos);

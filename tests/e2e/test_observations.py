@@ -3,13 +3,16 @@
 as a user runs them (gst-launch-1.0) against a real broker, and an HTTP
 client reading the stream as a browser does."""
 
+import os
+import shutil
 import statistics
+import tempfile
 import threading
 import time
 import unittest
 
-from e2elib import (E2ETest, Frames, MultipartClient, brokers, create_topic, free_port,
-                    produce_frames, unique, viewer, wait_for)
+from e2elib import (E2ETest, Frames, Launch, MultipartClient, brokers, create_topic,
+                    free_port, produce_frames, unique, viewer, wait_for)
 
 N = 90
 
@@ -118,6 +121,26 @@ class Observations(E2ETest):
         self.assertGreater(resumed[0], 0, "the restarted viewer started over")
         self.assertGreaterEqual(resumed[0], later[-1] - 3)
         self.assertLessEqual(resumed[0], later[-1] + 5)
+
+    def test_2_viewer_resumes_between_keyframes_of_a_coded_stream(self):
+        """A viewer that starts between two keyframes of a VP8 stream (one
+        every 60 frames, 30 fps) waits for the next message that carries the
+        caps, then decodes from the next keyframe on, without an error."""
+        topic = unique("obs2vp8")
+        Launch("videotestsrc", "num-buffers=120", "pattern=ball", "!",
+               "video/x-raw,width=160,height=120,framerate=30/1", "!", "vp8enc", "deadline=1",
+               "keyframe-max-dist=60", "!", "kafkasink", "brokers=" + brokers(),
+               "topic=" + topic, "sync=false", name="producer").wait()
+        out_dir = tempfile.mkdtemp(prefix="gst-kafka-vp8-")
+        self.addCleanup(shutil.rmtree, out_dir, True)
+        out = Launch("kafkasrc", "brokers=" + brokers(), "topic=" + topic, "is-live=false",
+                     "start-from=offset", "start-offset=10", "stop-at=end", "!", "vp8dec", "!",
+                     "videoconvert", "!", "pngenc", "!", "multifilesink",
+                     "location=" + os.path.join(out_dir, "%05d.png"), name="viewer").wait()
+        self.assertIn("waiting for a message with gst.caps", out)
+        decoded = len(os.listdir(out_dir))
+        self.assertGreaterEqual(decoded, 60, out)
+        self.assertLessEqual(decoded, 90, out)
 
     def test_6_one_stream_many_viewers(self):
         """Several browsers at once each see the whole stream."""

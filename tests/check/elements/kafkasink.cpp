@@ -625,6 +625,27 @@ GST_START_TEST (test_caps_change)
   fail_unless (r[1].caps.empty () && r[3].caps.empty ());
   for (guint i = 0; i < 4; i++)
     fail_unless (r[i].info.flags & GST_BUFFER_FLAG_DELTA_UNIT);
+
+  /* Delta units pushed much faster than their timestamps run (a file
+   * produced with sync=false): the caps still come once per second of the
+   * timestamps, so a consumer that starts between two keyframes far apart
+   * waits no longer than that for them. */
+  topic = kafkatest::unique_topic ("sink-caps-interval");
+  fail_unless (kafkatest::create_topic (topic));
+  {
+    SinkHarness sh (new_sink (topic), "video/x-test");
+    for (guint i = 0; i < 80; i++) {
+      GstBuffer *buf = make_buffer (i, 10);
+      GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DELTA_UNIT);
+      fail_unless_equals_int (sh.push (buf), GST_FLOW_OK);
+    }
+    sh.finish ();
+  }
+  r = consume_all (topic);
+  fail_unless_equals_int (r.size (), 80);
+  /* Frames 40 ms apart: 25 per second. */
+  for (guint i = 0; i < 80; i++)
+    fail_unless_equals_int (!r[i].caps.empty (), i % 25 == 0);
 }
 
 GST_END_TEST;

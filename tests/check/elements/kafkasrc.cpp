@@ -378,16 +378,23 @@ GST_END_TEST;
 
 GST_START_TEST (test_start_from_earliest_offset_tail)
 {
+  /* Keyframes, which carry the caps, at offsets 0 and 5. */
   std::string topic = filled_topic ("src-start", 6);
   struct
   {
     const char *props;
     int first;
+    /* Messages skipped before the first one with caps. */
+    bool skipped;
   } cases[] = {
-      {"start-from=earliest", 0},
-      {"start-from=committed", 0},
-      {"start-from=offset start-offset=4", 4},
-      {"start-from=offset start-offset=-2", 4},
+      {"start-from=earliest", 0, false},
+      {"start-from=committed", 0, false},
+      {"start-from=offset start-offset=5", 5, false},
+      {"start-from=offset start-offset=-1", 5, false},
+      /* A delta frame without caps, whose payload typefinding does not
+       * recognise: skipped until the keyframe at 5. */
+      {"start-from=offset start-offset=3", 5, true},
+      {"start-from=offset start-offset=-2", 5, true},
   };
   for (auto &c : cases) {
     Src s (topic, std::string ("is-live=false stop-at=end ") + c.props);
@@ -397,8 +404,35 @@ GST_START_TEST (test_start_from_earliest_offset_tail)
         "%s: %d buffers", c.props, (int) bufs.size ());
     /* Joining mid-stream: the first buffer still starts at 0. */
     fail_unless_equals_uint64 (GST_BUFFER_PTS (bufs[0]), 0);
+    GstMessage *info = s.wait_message (GST_MESSAGE_INFO, 0);
+    fail_unless_equals_int (info != nullptr, c.skipped);
+    if (info) {
+      GError *err = nullptr;
+      gst_message_parse_info (info, &err, nullptr);
+      fail_unless (strstr (err->message, "skipping messages until one does"),
+          "%s", err->message);
+      g_error_free (err);
+      gst_message_unref (info);
+    }
+    fail_if (s.wait_message (GST_MESSAGE_WARNING, 0));
     unref_all (bufs);
   }
+
+  /* The end of the topic comes before a message with caps: no buffer, and
+   * a warning that says how many messages were skipped. */
+  topic = filled_topic ("src-start-nocaps", 5);
+  Src s (topic, "is-live=false stop-at=end start-from=offset start-offset=2");
+  s.play ();
+  std::vector<GstBuffer *> bufs = s.until_eos ();
+  fail_unless_equals_int (bufs.size (), 0);
+  GstMessage *warning = s.wait_message (GST_MESSAGE_WARNING, 0);
+  fail_unless (warning);
+  GError *err = nullptr;
+  gst_message_parse_warning (warning, &err, nullptr);
+  fail_unless (strstr (err->message, "3 messages were skipped"), "%s",
+      err->message);
+  g_error_free (err);
+  gst_message_unref (warning);
 }
 GST_END_TEST;
 
