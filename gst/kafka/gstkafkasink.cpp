@@ -1645,12 +1645,14 @@ gst_kafka_sink_class_init (GstKafkaSinkClass *klass)
    * `client.id` (by default the element's name) hashes to, so that a
    * producer that starts again writes after what it wrote before and the
    * topic replays in order; if that partition has no leader when the first
-   * message is sent, the next one that has. Setting librdkafka's
-   * `partitioner` in
-   * #GstKafkaSink:config to something other than its default
-   * (`consistent_random`) hands every message to that partitioner instead;
-   * `partitioner=random` spreads the messages over all partitions, and
-   * consumers then see them out of order.
+   * message is sent, the next one that has. As with a key, the session then
+   * stays with its partition: when the partition's leader goes away, its
+   * messages wait for the next one (a replicated topic elects one within
+   * seconds) rather than go elsewhere out of order. Setting librdkafka's
+   * `partitioner` in #GstKafkaSink:config to something other than its
+   * default (`consistent_random`) hands every message to that partitioner
+   * instead; `partitioner=random` spreads the messages over all partitions,
+   * and consumers then see them out of order.
    *
    * Since: 0.1
    */
