@@ -12,10 +12,10 @@
  *
  * kafkasink sends the caps with every keyframe and at least once a second,
  * not with every message. Starting in between (a committed offset, a
- * start-offset, a seek), kafkasrc typefinds the first message; if that is
- * a frame no typefinder recognises on its own (a VP8 or H.264 delta frame),
- * it skips the messages up to the next one that carries the caps, and says
- * so in an INFO message on the bus.
+ * start-offset), kafkasrc typefinds the first message; if that is a delta
+ * unit no typefinder recognises on its own (a VP8 or H.264 delta frame), it
+ * skips the messages up to the next one that carries the caps, and says so
+ * in an INFO message on the bus.
  *
  * The payload is not copied: each output buffer wraps librdkafka's message,
  * which is released when the buffer is freed. Buffers may outlive the
@@ -1503,20 +1503,23 @@ update_caps (GstKafkaSrc *self, const rd_kafka_message_t *m,
     if (priv->settings.caps)
       caps = gst_caps_ref (priv->settings.caps);
     GST_OBJECT_UNLOCK (self);
+    GstTypeFindProbability typefind_prob = GST_TYPE_FIND_MAXIMUM;
     if (!caps && m->len > 0) {
-      GstTypeFindProbability prob;
       caps = gst_type_find_helper_for_data (GST_OBJECT (self),
-          static_cast<const guint8 *> (m->payload), m->len, &prob);
+          static_cast<const guint8 *> (m->payload), m->len, &typefind_prob);
       if (caps)
         GST_INFO_OBJECT (self, "typefind: %" GST_PTR_FORMAT " (probability %d)",
-            caps, prob);
-      /* A frame that needs the ones before it (a VP8 or H.264 delta
-       * frame) is no file to recognise: kafkasink sends the caps with the
-       * next keyframe, or within a second. */
-      if (caps && info.has_gst_headers && prob < GST_TYPE_FIND_LIKELY)
-        gst_clear_caps (&caps);
+            caps, typefind_prob);
     }
-    if (!caps && info.has_gst_headers) {
+    /* A delta unit of kafkasink's (a VP8 or H.264 delta frame, which needs
+     * the frames before it) is no file to recognise: kafkasink sends the
+     * caps with the next keyframe, or within a second. (Without a delta
+     * unit it would have carried them, had the producer known any.) */
+    bool delta = info.has_gst_headers && info.has_flags &&
+                 (info.flags & GST_BUFFER_FLAG_DELTA_UNIT);
+    if (caps && delta && typefind_prob < GST_TYPE_FIND_LIKELY)
+      gst_clear_caps (&caps);
+    if (!caps && delta) {
       if (priv->skipped_for_caps++ == 0)
         GST_ELEMENT_INFO (self, STREAM, TYPE_NOT_FOUND,
             ("Joined the stream of Kafka topic '%s' between two messages "

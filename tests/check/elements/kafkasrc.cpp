@@ -433,6 +433,35 @@ GST_START_TEST (test_start_from_earliest_offset_tail)
       err->message);
   g_error_free (err);
   gst_message_unref (warning);
+
+  /* A producer that never had caps (appsrc without any): its keyframes
+   * carry none either, so nothing is skipped; the payload goes out as
+   * application/octet-stream, with a warning naming the caps property. */
+  topic = kafkatest::unique_topic ("src-start-capsless");
+  fail_unless (kafkatest::create_topic (topic));
+  {
+    Producer p;
+    for (int i = 0; i < 3; i++) {
+      gstkafka::FrameInfo info = frame_info (8, i, i * 40 * GST_MSECOND,
+          nullptr);
+      p.send (topic, payload (i), &info);
+    }
+  }
+  Src c (topic, "is-live=false stop-at=end");
+  c.play ();
+  bufs = c.until_eos ();
+  fail_unless (payloads_of (bufs) == expected_payloads (0, 3));
+  unref_all (bufs);
+  std::vector<std::string> caps = caps_pushed (c.h);
+  fail_unless_equals_int (caps.size (), 1);
+  fail_unless_equals_string (caps[0].c_str (), "application/octet-stream");
+  warning = c.wait_message (GST_MESSAGE_WARNING, 0);
+  fail_unless (warning);
+  gst_message_parse_warning (warning, &err, nullptr);
+  fail_unless (strstr (err->message, "set the caps property"), "%s",
+      err->message);
+  g_error_free (err);
+  gst_message_unref (warning);
 }
 GST_END_TEST;
 
