@@ -508,9 +508,7 @@ GST_START_TEST (test_copy_topic)
 {
   const guint n = 60;
   std::string from = kafkatest::unique_topic ("sink-copy-from");
-  std::string to = kafkatest::unique_topic ("sink-copy-to");
   fail_unless (kafkatest::create_topic (from));
-  fail_unless (kafkatest::create_topic (to));
   const char *caps = "video/x-test, width=(int)320, height=(int)240";
   {
     SinkHarness sh (new_sink (from), caps);
@@ -519,50 +517,61 @@ GST_START_TEST (test_copy_topic)
     sh.finish ();
   }
 
-  std::string desc = std::string ("kafkasrc brokers=") + kafkatest::brokers () +
-                     " topic=" + from + " group-id=" + from +
-                     " is-live=false stop-at=end buffer-list=true ! "
-                     "kafkasink name=sink sync=false brokers=" +
-                     kafkatest::brokers () + " topic=" + to;
-  GError *error = nullptr;
-  GstElement *pipeline = gst_parse_launch (desc.c_str (), &error);
-  fail_unless (pipeline != nullptr, "%s", error ? error->message : "");
-  fail_unless (gst_element_set_state (pipeline, GST_STATE_PLAYING) !=
-               GST_STATE_CHANGE_FAILURE);
-  GstBus *bus = gst_element_get_bus (pipeline);
-  GstMessage *msg = gst_bus_timed_pop_filtered (bus, 60 * GST_SECOND,
-      GstMessageType (GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
-  fail_unless (msg != nullptr, "the copy did not finish");
-  fail_unless (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS, "copy failed");
-  gst_message_unref (msg);
-  gst_object_unref (bus);
-  GstElement *sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
-  guint64 delivered = 0;
-  g_object_get (sink, "messages-delivered", &delivered, nullptr);
-  fail_unless_equals_uint64 (delivered, n);
-  gst_object_unref (sink);
-  gst_element_set_state (pipeline, GST_STATE_NULL);
-  gst_object_unref (pipeline);
+  /* Twice: kafkasink stamps the copies from their running time, or, with
+   * kafkasrc's reference timestamps, with the originals' Kafka timestamps. */
+  for (bool meta : {false, true}) {
+    std::string to = kafkatest::unique_topic ("sink-copy-to");
+    fail_unless (kafkatest::create_topic (to));
+    std::string desc = std::string ("kafkasrc brokers=") +
+                       kafkatest::brokers () + " topic=" + from +
+                       " is-live=false stop-at=end buffer-list=true" +
+                       (meta ? " add-reference-timestamp-meta=true" : "") +
+                       " ! kafkasink name=sink sync=false brokers=" +
+                       kafkatest::brokers () + " topic=" + to;
+    GError *error = nullptr;
+    GstElement *pipeline = gst_parse_launch (desc.c_str (), &error);
+    fail_unless (pipeline != nullptr, "%s", error ? error->message : "");
+    fail_unless (gst_element_set_state (pipeline, GST_STATE_PLAYING) !=
+                 GST_STATE_CHANGE_FAILURE);
+    GstBus *bus = gst_element_get_bus (pipeline);
+    GstMessage *msg = gst_bus_timed_pop_filtered (bus, 60 * GST_SECOND,
+        GstMessageType (GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+    fail_unless (msg != nullptr, "the copy did not finish");
+    fail_unless (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS, "copy failed");
+    gst_message_unref (msg);
+    gst_object_unref (bus);
+    GstElement *sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
+    guint64 delivered = 0;
+    g_object_get (sink, "messages-delivered", &delivered, nullptr);
+    fail_unless_equals_uint64 (delivered, n);
+    gst_object_unref (sink);
+    gst_element_set_state (pipeline, GST_STATE_NULL);
+    gst_object_unref (pipeline);
 
-  std::vector<Record> a = consume_all (from), b = consume_all (to);
-  fail_unless_equals_int (b.size (), n);
-  const guint32 flags_seen = GST_BUFFER_FLAG_DELTA_UNIT;
-  for (guint i = 0; i < n; i++) {
-    fail_unless (b[i].payload == a[i].payload, "payload %u differs", i);
-    fail_unless (b[i].info.has_seq && b[i].info.seq == i);
-    fail_unless (b[i].info.session == b[0].info.session);
-    fail_unless_equals_uint64 (b[i].info.pts - b[0].info.pts,
-        a[i].info.pts - a[0].info.pts);
-    fail_unless_equals_uint64 (b[i].info.duration, a[i].info.duration);
-    fail_unless_equals_int (b[i].info.flags & flags_seen,
-        a[i].info.flags & flags_seen);
-    if (!a[i].caps.empty ())
-      fail_unless_equals_string (b[i].caps.c_str (), caps);
-    fail_unless_equals_int64 (b[i].timestamp - b[0].timestamp,
-        a[i].timestamp - a[0].timestamp);
+    std::vector<Record> a = consume_all (from), b = consume_all (to);
+    fail_unless_equals_int (b.size (), n);
+    const guint32 flags_seen = GST_BUFFER_FLAG_DELTA_UNIT;
+    for (guint i = 0; i < n; i++) {
+      fail_unless (b[i].payload == a[i].payload, "payload %u differs", i);
+      fail_unless (b[i].info.has_seq && b[i].info.seq == i);
+      fail_unless (b[i].info.session == b[0].info.session);
+      fail_unless_equals_uint64 (b[i].info.pts - b[0].info.pts,
+          a[i].info.pts - a[0].info.pts);
+      fail_unless_equals_uint64 (b[i].info.duration, a[i].info.duration);
+      fail_unless_equals_int (b[i].info.flags & flags_seen,
+          a[i].info.flags & flags_seen);
+      if (!a[i].caps.empty ())
+        fail_unless_equals_string (b[i].caps.c_str (), caps);
+      if (meta) {
+        fail_unless_equals_int64 (b[i].timestamp, a[i].timestamp);
+      } else {
+        fail_unless_equals_int64 (b[i].timestamp - b[0].timestamp,
+            a[i].timestamp - a[0].timestamp);
+      }
+    }
+    /* A copy is a producer session of its own. */
+    fail_unless (b[0].info.session != a[0].info.session);
   }
-  /* A copy is a producer session of its own. */
-  fail_unless (b[0].info.session != a[0].info.session);
 }
 
 GST_END_TEST;

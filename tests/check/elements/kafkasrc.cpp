@@ -329,6 +329,34 @@ GST_START_TEST (test_headers_restored)
   gint64 lag;
   g_object_get (s.src, "consumer-lag", &lag, nullptr);
   fail_unless_equals_int64 (lag, 0);
+  GstCaps *unix_caps = gst_caps_new_empty_simple ("timestamp/x-unix");
+  for (GstBuffer *b : bufs)
+    fail_if (gst_buffer_get_reference_timestamp_meta (b, unix_caps));
+  unref_all (bufs);
+
+  /* The Kafka timestamps, as reference timestamps, when asked for. */
+  topic = kafkatest::unique_topic ("src-reference-ts");
+  fail_unless (kafkatest::create_topic (topic));
+  const gint64 t0 = 1700000000000; /* ms since the epoch */
+  {
+    Producer p;
+    for (int i = 0; i < 5; i++) {
+      gstkafka::FrameInfo info = frame_info (3, i, i * 40 * GST_MSECOND);
+      p.send (topic, payload (i), &info, RD_KAFKA_PARTITION_UA, t0 + i * 40);
+    }
+  }
+  Src r (topic, "is-live=false stop-at=end add-reference-timestamp-meta=true");
+  r.play ();
+  bufs = r.until_eos ();
+  fail_unless_equals_int (bufs.size (), 5);
+  for (int i = 0; i < 5; i++) {
+    GstReferenceTimestampMeta
+        *meta = gst_buffer_get_reference_timestamp_meta (bufs[i], unix_caps);
+    fail_unless (meta);
+    fail_unless_equals_uint64 (meta->timestamp,
+        GstClockTime (t0 + i * 40) * GST_MSECOND);
+  }
+  gst_caps_unref (unix_caps);
   unref_all (bufs);
 }
 GST_END_TEST;
