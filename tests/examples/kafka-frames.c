@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Embedding gst-kafka in a C application that makes and uses its own
  * frames: appsrc ! kafkasink puts them into Kafka, kafkasrc ! appsink reads
- * them back with their caps, timestamps, flags and Kafka offsets.
+ * them back with their caps, timestamps, flags, Kafka offsets and Kafka
+ * timestamps.
  *
  *   kafka-frames BROKERS TOPIC FRAMES
  *
@@ -164,6 +165,36 @@ check_frame (guint i, GstSample *sample)
   return ok;
 }
 
+/* The Kafka timestamp of @buf (kafkasrc add-reference-timestamp-meta=true),
+ * in nanoseconds since the epoch, or GST_CLOCK_TIME_NONE. */
+static GstClockTime
+kafka_timestamp (GstBuffer *buf)
+{
+  static GstCaps *unix_caps = NULL;
+  GstReferenceTimestampMeta *meta;
+
+  if (!unix_caps)
+    unix_caps = gst_caps_new_empty_simple ("timestamp/x-unix");
+  meta = gst_buffer_get_reference_timestamp_meta (buf, unix_caps);
+  return meta ? meta->timestamp : GST_CLOCK_TIME_NONE;
+}
+
+/* "HH:MM:SS.mmm UTC" of a time in nanoseconds since the epoch. */
+static gchar *
+format_time (GstClockTime t)
+{
+  GDateTime *seconds = g_date_time_new_from_unix_utc (t / GST_SECOND);
+  GDateTime *dt = g_date_time_add (seconds, (t % GST_SECOND) / GST_USECOND);
+  gchar *hms = g_date_time_format (dt, "%H:%M:%S");
+  gchar *text = g_strdup_printf ("%s.%03u UTC", hms,
+      (guint) ((t % GST_SECOND) / GST_MSECOND));
+
+  g_free (hms);
+  g_date_time_unref (dt);
+  g_date_time_unref (seconds);
+  return text;
+}
+
 /* kafkasrc ! appsink, from the topic's beginning to its end (stop-at=end
  * sends EOS there); every frame is checked as it comes. */
 static gboolean
@@ -173,14 +204,16 @@ consume (const char *brokers, const char *topic, guint frames)
   GstElement *src = make ("kafkasrc");
   GstElement *sink = make ("appsink");
   GstSample *sample;
+  GstClockTime first_produced = GST_CLOCK_TIME_NONE;
   guint n = 0;
   gboolean ok = TRUE;
 
   /* No group-id: a private group that commits nothing. Not live: the
    * frames are stored ones, so their timestamps start at 0 as in a file
-   * (live, they would start at the running time the first one arrived). */
+   * (live, they would start at the running time the first one arrived).
+   * Each buffer also gets its Kafka timestamp, when it was produced. */
   g_object_set (src, "brokers", brokers, "topic", topic, "is-live", FALSE,
-      NULL);
+      "add-reference-timestamp-meta", TRUE, NULL);
   gst_util_set_object_arg (G_OBJECT (src), "start-from", "earliest");
   gst_util_set_object_arg (G_OBJECT (src), "stop-at", "end");
   g_object_set (sink, "sync", FALSE, NULL);
@@ -191,15 +224,31 @@ consume (const char *brokers, const char *topic, guint frames)
   /* NULL at the end of stream, or when the pipeline failed. */
   while ((sample = gst_app_sink_pull_sample (GST_APP_SINK (sink)))) {
     GstBuffer *buf = gst_sample_get_buffer (sample);
+    GstClockTime produced = kafka_timestamp (buf);
+    gchar *when = GST_CLOCK_TIME_IS_VALID (produced) ? format_time (produced)
+                                                     : g_strdup ("unknown");
+
     g_print ("frame %u: offset %" G_GUINT64_FORMAT ", pts %" GST_TIME_FORMAT
-             ", %" G_GSIZE_FORMAT " bytes%s\n",
+             ", %" G_GSIZE_FORMAT " bytes%s, produced at %s\n",
         n, GST_BUFFER_OFFSET (buf), GST_TIME_ARGS (GST_BUFFER_PTS (buf)),
         gst_buffer_get_size (buf),
-        GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DELTA_UNIT)
-            ? ""
-            : ", keyframe");
+        GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DELTA_UNIT) ? ""
+                                                                 : ", keyframe",
+        when);
+    g_free (when);
     if (!check_frame (n, sample))
       ok = FALSE;
+    /* kafkasink stamped each message with the wall-clock time of its
+     * buffer's running time: the frames are 100 ms apart there too. */
+    if (n == 0)
+      first_produced = produced;
+    if (!GST_CLOCK_TIME_IS_VALID (produced) ||
+        produced - first_produced != n * FRAME_DURATION) {
+      g_printerr ("frame %u: Kafka timestamp not 100 ms after the one "
+                  "before\n",
+          n);
+      ok = FALSE;
+    }
     gst_sample_unref (sample);
     n++;
   }

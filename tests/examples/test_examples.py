@@ -99,11 +99,15 @@ class Examples(E2ETest):
         self.assertIn("producer: %d of %d frames acknowledged" % (frames, frames), out)
         # What the application printed of each frame it read back: the Kafka
         # offset, the pts the producer gave it, its size and its keyframe flag.
+        # And when it was produced (its Kafka timestamp).
         read = [line for line in out.splitlines() if line.startswith("frame ")]
+        produced = r", produced at \d\d:\d\d:\d\d\.\d{3} UTC$"
+        for line in read:
+            self.assertRegex(line, produced)
         expected = ["frame %d: offset %d, pts 0:00:%02d.%d00000000, 3072 bytes%s"
                     % (i, i, i // 10, i % 10, "" if i % 5 else ", keyframe")
                     for i in range(frames)]
-        self.assertEqual(read, expected)
+        self.assertEqual([re.sub(produced, "", line) for line in read], expected)
         self.assertIn("consumer: %d frames read back as they were produced" % frames, out)
 
     def test_python_script(self):
