@@ -1106,6 +1106,69 @@ GST_START_TEST (test_partitions)
 
 GST_END_TEST;
 
+/* Waits up to @seconds until @sh's sink has @n delivered messages. */
+static bool
+wait_delivered (SinkHarness &sh, guint64 n, int seconds = 30)
+{
+  gint64 deadline = g_get_monotonic_time () + seconds * G_USEC_PER_SEC;
+  while (sh.stat ("messages-delivered") < n) {
+    if (g_get_monotonic_time () > deadline)
+      return false;
+    g_usleep (20 * 1000);
+  }
+  return true;
+}
+
+GST_START_TEST (test_pinned_partition_waits_for_its_leader)
+{
+  /* librdkafka's mock cluster: three brokers, a topic of three partitions,
+   * and a partition leader that can be taken away. */
+  char errstr[512];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new ();
+  rd_kafka_conf_set (conf, "log_level", "0", errstr, sizeof (errstr));
+  gstkafka::Handle rk (
+      rd_kafka_new (RD_KAFKA_PRODUCER, conf, errstr, sizeof (errstr)));
+  fail_unless (rk != nullptr);
+  rd_kafka_mock_cluster_t *mock = rd_kafka_mock_cluster_new (rk.get (), 3);
+  fail_unless (mock != nullptr);
+  const char *topic = "sink-pinned-leader";
+  fail_unless (rd_kafka_mock_topic_create (mock, topic, 3, 1) ==
+               RD_KAFKA_RESP_ERR_NO_ERROR);
+  const char *brokers = rd_kafka_mock_cluster_bootstraps (mock);
+
+  {
+    SinkHarness sh (new_sink (topic, "kafka, client.id=camera-x", brokers));
+    fail_unless_equals_int (sh.push (make_buffer (0, 100)), GST_FLOW_OK);
+    fail_unless (wait_delivered (sh, 1));
+    std::vector<Record> r = consume_all (topic, brokers);
+    fail_unless_equals_int (r.size (), 1);
+    gint32 pinned = r[0].partition;
+
+    /* Its partition loses its leader: the next messages wait for one,
+     * rather than go to the partitions that have one. */
+    fail_unless (rd_kafka_mock_partition_set_leader (mock, topic, pinned, -1) ==
+                 RD_KAFKA_RESP_ERR_NO_ERROR);
+    for (guint i = 1; i < 6; i++)
+      fail_unless_equals_int (sh.push (make_buffer (i, 100)), GST_FLOW_OK);
+    g_usleep (G_USEC_PER_SEC);
+    fail_unless_equals_uint64 (sh.stat ("messages-delivered"), 1);
+    fail_unless (rd_kafka_mock_partition_set_leader (mock, topic, pinned,
+                     (pinned + 1) % 3 + 1) == RD_KAFKA_RESP_ERR_NO_ERROR);
+    sh.finish ();
+    fail_unless_equals_uint64 (sh.stat ("messages-delivered"), 6);
+
+    r = consume_all (topic, brokers);
+    fail_unless_equals_int (r.size (), 6);
+    for (guint i = 0; i < 6; i++) {
+      fail_unless_equals_int (r[i].partition, pinned);
+      fail_unless_equals_uint64 (r[i].info.seq, i);
+    }
+  }
+  rd_kafka_mock_cluster_destroy (mock);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_several_sinks)
 {
   std::string t1 = kafkatest::unique_topic ("sink-multi-a");
@@ -1433,6 +1496,7 @@ kafkasink_suite (void)
   tcase_add_test (tc, test_queue_full_block_is_interruptible);
   tcase_add_test (tc, test_queue_full_resumes);
   tcase_add_test (tc, test_partitions);
+  tcase_add_test (tc, test_pinned_partition_waits_for_its_leader);
   tcase_add_test (tc, test_several_sinks);
   tcase_add_test (tc, test_statistics_messages);
   tcase_add_test (tc, test_state_changes_under_load);
