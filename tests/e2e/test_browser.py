@@ -1,9 +1,12 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """The tutorial in a real browser: frames produced into Kafka by a producer
 that has already finished are shown by headless Chromium through the
-viewer pipeline (observation 3), and the picture is the one produced."""
+viewer pipeline (observation 3), and the picture is the one produced; and a
+WebM stream carried by Kafka plays in a <video> element for a viewer that
+joins it between two keyframes."""
 
 import os
+import shlex
 import shutil
 import sys
 import tempfile
@@ -37,6 +40,41 @@ class Browser(E2ETest):
         self.assertEqual((width, height), (browser.WIDTH, browser.HEIGHT))
         errors = browser.check_bars(width, height, rows)
         self.assertEqual(errors, [], "Chromium did not show the produced picture")
+
+    def test_webm_joined_between_keyframes_plays_in_chromium(self):
+        chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+        if not chromium:
+            self.skipTest("chromium is not installed")
+        topic = unique("browser-webm")
+        w, h = browser.WIDTH, browser.HEIGHT
+        # The bars on top, noise below (the browser's demuxer wants a fair
+        # amount of data), 10 s of WebM with a keyframe every second.
+        Launch(*shlex.split(
+            f"compositor name=mix sink_1::ypos={h * 3 // 4} ! "
+            f"video/x-raw,width={w},height={h},framerate=30/1 ! "
+            "vp8enc deadline=1 keyframe-max-dist=30 ! webmmux streamable=true ! "
+            f"kafkasink brokers={brokers()} topic={topic} sync=false "
+            "videotestsrc pattern=smpte100 num-buffers=300 ! "
+            f"video/x-raw,width={w},height={h},framerate=30/1 ! mix. "
+            "videotestsrc pattern=snow num-buffers=300 ! "
+            f"video/x-raw,width={w},height={h // 4},framerate=30/1 ! mix."),
+               name="producer").wait()
+
+        # Half-way through: a message that carries neither the caps nor the
+        # WebM header, which come with the next keyframe.
+        port = free_port()
+        v = Launch("kafkasrc", "brokers=" + brokers(), "topic=" + topic,
+                   "start-from=offset", "start-offset=150", "!", "souphttpserversink",
+                   "port=%d" % port, "path=/stream", "cors=*", name="viewer", eos=False)
+        self.addCleanup(v.kill)
+        with tempfile.TemporaryDirectory() as work:
+            try:
+                pixels = browser.video_pixels(
+                    chromium, "http://127.0.0.1:%d/stream" % port, work)
+            except RuntimeError as e:
+                self.fail("%s\n%s" % (e, v.output()))
+        self.assertEqual(browser.check_pixels(pixels, "in the <video>"), [], v.output())
+        self.assertIn("waiting for a message with gst.caps", v.output())
 
 
 if __name__ == "__main__":
