@@ -941,7 +941,6 @@ gst_kafka_sink_start (GstBaseSink *bsink)
   rd_kafka_conf_set_events (conf.get (),
       RD_KAFKA_EVENT_DR | RD_KAFKA_EVENT_ERROR | RD_KAFKA_EVENT_STATS);
 
-  priv->pin.self = self;
   priv->pin.partition = -1;
   if (session.partition < 0 && session.key.empty ())
     pin_partition (self, conf.get ());
@@ -1571,6 +1570,7 @@ gst_kafka_sink_init (GstKafkaSink *self)
 {
   self->priv = new GstKafkaSinkPrivate ();
   self->priv->unix_caps = gst_caps_new_empty_simple ("timestamp/x-unix");
+  self->priv->pin.self = self;
   /* The last sample is for snapshots of what a video sink shows; keeping it
    * costs a lock and a reference per message and holds a buffer back from
    * its pool. It can still be enabled. */

@@ -882,34 +882,52 @@ GST_START_TEST (test_frame_too_large_for_topic)
 
 GST_END_TEST;
 
+/* librdkafka's mock cluster of @n_brokers brokers with one topic of
+ * @partitions partitions, for faults a real broker does not make on
+ * demand. */
+struct MockCluster
+{
+  /* The handle that hosts the cluster; it logs nothing, having no
+   * bootstrap.servers. */
+  gstkafka::Handle host;
+  rd_kafka_mock_cluster_t *mock = nullptr;
+
+  MockCluster (int n_brokers, const char *topic, int partitions)
+  {
+    char errstr[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new ();
+    rd_kafka_conf_set (conf, "log_level", "0", errstr, sizeof (errstr));
+    host.reset (
+        rd_kafka_new (RD_KAFKA_PRODUCER, conf, errstr, sizeof (errstr)));
+    fail_unless (host != nullptr, "%s", errstr);
+    mock = rd_kafka_mock_cluster_new (host.get (), n_brokers);
+    fail_unless (mock != nullptr);
+    fail_unless (rd_kafka_mock_topic_create (mock, topic, partitions, 1) ==
+                 RD_KAFKA_RESP_ERR_NO_ERROR);
+  }
+  ~MockCluster ()
+  {
+    rd_kafka_mock_cluster_destroy (mock);
+  }
+  const char *brokers () const
+  {
+    return rd_kafka_mock_cluster_bootstraps (mock);
+  }
+};
+
 GST_START_TEST (test_fatal_error)
 {
-  /* librdkafka's mock cluster answers the first ProduceRequest (API key 0)
-   * with a sequence error: the idempotent producer can no longer guarantee
-   * order without gaps, which is fatal. */
-  char errstr[512];
-  rd_kafka_conf_t *conf = rd_kafka_conf_new ();
-  /* This handle only hosts the mock cluster: no bootstrap.servers warning. */
-  rd_kafka_conf_set (conf, "log_level", "0", errstr, sizeof (errstr));
-  gstkafka::Handle rk (
-      rd_kafka_new (RD_KAFKA_PRODUCER, conf, errstr, sizeof (errstr)));
-  fail_unless (rk != nullptr);
-  rd_kafka_mock_cluster_t *mock = rd_kafka_mock_cluster_new (rk.get (), 1);
-  fail_unless (mock != nullptr);
-  fail_unless (rd_kafka_mock_topic_create (mock, "sink-fatal", 1, 1) ==
-               RD_KAFKA_RESP_ERR_NO_ERROR);
-  rd_kafka_mock_push_request_errors (mock, 0, 1,
+  /* The mock cluster answers the first ProduceRequest (API key 0) with a
+   * sequence error: the idempotent producer can no longer guarantee order
+   * without gaps, which is fatal. */
+  MockCluster cluster (1, "sink-fatal", 1);
+  rd_kafka_mock_push_request_errors (cluster.mock, 0, 1,
       RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
-  GstElement *sink = new_sink ("sink-fatal", nullptr,
-      rd_kafka_mock_cluster_bootstraps (mock));
-  {
-    SinkHarness sh (sink);
-    fail_unless_equals_int (sh.push (make_buffer (0, 100)), GST_FLOW_OK);
-    check_error (sh.pop (GST_MESSAGE_ERROR), GST_RESOURCE_ERROR,
-        GST_RESOURCE_ERROR_WRITE, {"sink-fatal", "cannot continue"});
-    fail_unless_equals_int (sh.push (make_buffer (1, 100)), GST_FLOW_ERROR);
-  }
-  rd_kafka_mock_cluster_destroy (mock);
+  SinkHarness sh (new_sink ("sink-fatal", nullptr, cluster.brokers ()));
+  fail_unless_equals_int (sh.push (make_buffer (0, 100)), GST_FLOW_OK);
+  check_error (sh.pop (GST_MESSAGE_ERROR), GST_RESOURCE_ERROR,
+      GST_RESOURCE_ERROR_WRITE, {"sink-fatal", "cannot continue"});
+  fail_unless_equals_int (sh.push (make_buffer (1, 100)), GST_FLOW_ERROR);
 }
 
 GST_END_TEST;
@@ -1121,50 +1139,38 @@ wait_delivered (SinkHarness &sh, guint64 n, int seconds = 30)
 
 GST_START_TEST (test_pinned_partition_waits_for_its_leader)
 {
-  /* librdkafka's mock cluster: three brokers, a topic of three partitions,
-   * and a partition leader that can be taken away. */
-  char errstr[512];
-  rd_kafka_conf_t *conf = rd_kafka_conf_new ();
-  rd_kafka_conf_set (conf, "log_level", "0", errstr, sizeof (errstr));
-  gstkafka::Handle rk (
-      rd_kafka_new (RD_KAFKA_PRODUCER, conf, errstr, sizeof (errstr)));
-  fail_unless (rk != nullptr);
-  rd_kafka_mock_cluster_t *mock = rd_kafka_mock_cluster_new (rk.get (), 3);
-  fail_unless (mock != nullptr);
+  /* Three brokers, a topic of three partitions, and a partition leader
+   * that can be taken away. */
   const char *topic = "sink-pinned-leader";
-  fail_unless (rd_kafka_mock_topic_create (mock, topic, 3, 1) ==
-               RD_KAFKA_RESP_ERR_NO_ERROR);
-  const char *brokers = rd_kafka_mock_cluster_bootstraps (mock);
+  MockCluster cluster (3, topic, 3);
+  const char *brokers = cluster.brokers ();
+  SinkHarness sh (new_sink (topic, "kafka, client.id=camera-x", brokers));
+  fail_unless_equals_int (sh.push (make_buffer (0, 100)), GST_FLOW_OK);
+  fail_unless (wait_delivered (sh, 1));
+  std::vector<Record> r = consume_all (topic, brokers);
+  fail_unless_equals_int (r.size (), 1);
+  gint32 pinned = r[0].partition;
 
-  {
-    SinkHarness sh (new_sink (topic, "kafka, client.id=camera-x", brokers));
-    fail_unless_equals_int (sh.push (make_buffer (0, 100)), GST_FLOW_OK);
-    fail_unless (wait_delivered (sh, 1));
-    std::vector<Record> r = consume_all (topic, brokers);
-    fail_unless_equals_int (r.size (), 1);
-    gint32 pinned = r[0].partition;
+  /* Its partition loses its leader: the next messages wait for one,
+   * rather than go to the partitions that have one. Nothing announces a
+   * delivery that does not happen: a second without one has to do. */
+  fail_unless (rd_kafka_mock_partition_set_leader (cluster.mock, topic, pinned,
+                   -1) == RD_KAFKA_RESP_ERR_NO_ERROR);
+  for (guint i = 1; i < 6; i++)
+    fail_unless_equals_int (sh.push (make_buffer (i, 100)), GST_FLOW_OK);
+  g_usleep (G_USEC_PER_SEC);
+  fail_unless_equals_uint64 (sh.stat ("messages-delivered"), 1);
+  fail_unless (rd_kafka_mock_partition_set_leader (cluster.mock, topic, pinned,
+                   (pinned + 1) % 3 + 1) == RD_KAFKA_RESP_ERR_NO_ERROR);
+  sh.finish ();
+  fail_unless_equals_uint64 (sh.stat ("messages-delivered"), 6);
 
-    /* Its partition loses its leader: the next messages wait for one,
-     * rather than go to the partitions that have one. */
-    fail_unless (rd_kafka_mock_partition_set_leader (mock, topic, pinned, -1) ==
-                 RD_KAFKA_RESP_ERR_NO_ERROR);
-    for (guint i = 1; i < 6; i++)
-      fail_unless_equals_int (sh.push (make_buffer (i, 100)), GST_FLOW_OK);
-    g_usleep (G_USEC_PER_SEC);
-    fail_unless_equals_uint64 (sh.stat ("messages-delivered"), 1);
-    fail_unless (rd_kafka_mock_partition_set_leader (mock, topic, pinned,
-                     (pinned + 1) % 3 + 1) == RD_KAFKA_RESP_ERR_NO_ERROR);
-    sh.finish ();
-    fail_unless_equals_uint64 (sh.stat ("messages-delivered"), 6);
-
-    r = consume_all (topic, brokers);
-    fail_unless_equals_int (r.size (), 6);
-    for (guint i = 0; i < 6; i++) {
-      fail_unless_equals_int (r[i].partition, pinned);
-      fail_unless_equals_uint64 (r[i].info.seq, i);
-    }
+  r = consume_all (topic, brokers);
+  fail_unless_equals_int (r.size (), 6);
+  for (guint i = 0; i < 6; i++) {
+    fail_unless_equals_int (r[i].partition, pinned);
+    fail_unless_equals_uint64 (r[i].info.seq, i);
   }
-  rd_kafka_mock_cluster_destroy (mock);
 }
 
 GST_END_TEST;
