@@ -1151,8 +1151,12 @@ GST_START_TEST (test_rebalance_partly_handed_out)
       }
     }
   }
+  /* The first member learns of the second one's join at its next
+   * heartbeat (3 s apart by default), and only then hands partitions over:
+   * on a busy machine it could read everything before that. */
   std::string props = "is-live=false buffer-list=true group-id=" +
-                      kafkatest::unique_topic ("g");
+                      kafkatest::unique_topic ("g") +
+                      " config=kafka,heartbeat.interval.ms=100";
   Src a (topic, props);
   gst_harness_set_blocking_push_mode (a.h);
   a.play ();
