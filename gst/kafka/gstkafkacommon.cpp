@@ -74,6 +74,33 @@ conf_redact (const GstStructure *config)
   return copy;
 }
 
+/* Kafka's own rule (org.apache.kafka.common.internals.Topic). */
+#define TOPIC_NAME_MAX 249
+
+std::string
+topic_name_problem (const std::string &topic)
+{
+  if (topic.empty ())
+    return "it is empty";
+  if (topic == "." || topic == "..")
+    return "'.' and '..' are not allowed";
+  if (topic.size () > TOPIC_NAME_MAX)
+    return "it has " + std::to_string (topic.size ()) +
+           " characters, at most " G_STRINGIFY (TOPIC_NAME_MAX) " are allowed";
+  for (unsigned char c : topic) {
+    if (g_ascii_isalnum (c) || c == '.' || c == '_' || c == '-')
+      continue;
+    gchar shown[16];
+    if (g_ascii_isprint (c))
+      g_snprintf (shown, sizeof (shown), "'%c'", c);
+    else
+      g_snprintf (shown, sizeof (shown), "byte 0x%02x", c);
+    return std::string ("it contains ") + shown +
+           ": only ASCII letters, digits, '.', '_' and '-' are allowed";
+  }
+  return "";
+}
+
 static bool
 conf_set (rd_kafka_conf_t *conf, const char *key, const char *value,
     const char *origin, GError **error)

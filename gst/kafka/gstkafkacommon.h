@@ -148,6 +148,11 @@ bool conf_key_is_secret (const char *key);
  * and for property getters. Returns a new structure or nullptr. */
 GstStructure *conf_redact (const GstStructure *config);
 
+/* Why @topic cannot be a Kafka topic name, or "" when it can: the broker
+ * accepts 1 to 249 characters, each an ASCII letter, digit, '.', '_' or
+ * '-', other than "." and "..". */
+std::string topic_name_problem (const std::string &topic);
+
 /* --- Message headers ----------------------------------------------------- */
 
 /* What kafkasink writes into a message's headers about its buffer. */

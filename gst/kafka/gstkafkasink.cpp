@@ -554,6 +554,31 @@ post_delivery_error (GstKafkaSink *self, const rd_kafka_message_t *m,
             msg->size, s.topic.c_str ()),
         ("partition %d: %s", partition, why.c_str ()));
     break;
+  case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
+    GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
+        ("The Kafka broker does not accept writes to topic '%s': it is an "
+         "internal topic (such as __consumer_offsets) or a name the broker "
+         "refuses; produce to another topic",
+            s.topic.c_str ()),
+        ("delivery failed: %s", why.c_str ()));
+    break;
+  case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+    /* What the broker says of a key-less message in a compacted topic. */
+    if (s.key.empty ())
+      GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
+          ("The Kafka broker refused a message without a key for topic "
+           "'%s'%s: a topic with cleanup.policy=compact accepts only "
+           "messages with a key. Set kafkasink's key property (compaction "
+           "then keeps only the last message of each key), or produce to a "
+           "topic with cleanup.policy=delete",
+              s.topic.c_str (), partition_text (partition).c_str ()),
+          ("%s", why.c_str ()));
+    else
+      GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
+          ("The Kafka broker refused a message for topic '%s'%s as invalid",
+              s.topic.c_str (), partition_text (partition).c_str ()),
+          ("%s", why.c_str ()));
+    break;
   case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
     GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
         ("Kafka topic '%s' has no partition %d", s.topic.c_str (), s.partition),
@@ -906,6 +931,16 @@ gst_kafka_sink_start (GstBaseSink *bsink)
       gst_structure_free (config);
     GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
         ("No Kafka topic given: set the 'topic' property"), (nullptr));
+    return FALSE;
+  }
+  std::string topic_problem = gstkafka::topic_name_problem (session.topic);
+  if (!topic_problem.empty ()) {
+    if (config)
+      gst_structure_free (config);
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+        ("'%s' is not a valid Kafka topic name: %s", session.topic.c_str (),
+            topic_problem.c_str ()),
+        (nullptr));
     return FALSE;
   }
 

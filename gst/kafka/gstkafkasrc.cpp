@@ -1176,6 +1176,14 @@ gst_kafka_src_start (GstBaseSrc *bsrc)
         ("No Kafka topic set: set the topic property"), (nullptr));
     return FALSE;
   }
+  std::string topic_problem = gstkafka::topic_name_problem (run.topic);
+  if (!topic_problem.empty ()) {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+        ("'%s' is not a valid Kafka topic name: %s", run.topic.c_str (),
+            topic_problem.c_str ()),
+        (nullptr));
+    return FALSE;
+  }
 
   /* A private group: librdkafka's assign() wants a group, but it never
    * commits, so nothing is left behind on the broker. */

@@ -725,6 +725,16 @@ GST_START_TEST (test_config_errors)
   gst_object_ref_sink (sink);
   check_start_error (sink, res, GST_RESOURCE_ERROR_SETTINGS, {"topic"});
 
+  /* Names the broker would refuse, refused before connecting. */
+  check_start_error (new_sink ("my topic"), res, GST_RESOURCE_ERROR_SETTINGS,
+      {"'my topic' is not a valid Kafka topic name", "' '", "'-'"});
+  check_start_error (new_sink (".."), res, GST_RESOURCE_ERROR_SETTINGS,
+      {"'..'", "not allowed"});
+  check_start_error (new_sink (std::string (250, 'x')), res,
+      GST_RESOURCE_ERROR_SETTINGS, {"250 characters", "249"});
+  check_start_error (new_sink ("caf\xc3\xa9"), res, GST_RESOURCE_ERROR_SETTINGS,
+      {"byte 0xc3"});
+
   check_start_error (new_sink ("t", "kafka, no.such.setting=1"), res,
       GST_RESOURCE_ERROR_SETTINGS, {"no.such.setting", "No such"});
   check_start_error (new_sink ("t", "kafka, acks=banana"), res,
@@ -878,6 +888,36 @@ GST_START_TEST (test_frame_too_large_for_topic)
   check_error (sh.pop (GST_MESSAGE_ERROR), GST_RESOURCE_ERROR,
       GST_RESOURCE_ERROR_WRITE,
       {"200000 bytes", topic.c_str (), "max.message.bytes"});
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_compacted_topic)
+{
+  /* A compacted topic takes only keyed messages. */
+  std::string topic = kafkatest::unique_topic ("sink-compacted");
+  create_topic_with_config (topic, "cleanup.policy", "compact");
+  {
+    SinkHarness sh (new_sink (topic));
+    fail_unless_equals_int (sh.push (make_buffer (0, 100)), GST_FLOW_OK);
+    check_error (sh.pop (GST_MESSAGE_ERROR), GST_RESOURCE_ERROR,
+        GST_RESOURCE_ERROR_WRITE,
+        {topic.c_str (), "without a key", "cleanup.policy=compact",
+            "key property"});
+  }
+  GstElement *sink = new_sink (topic);
+  g_object_set (sink, "key", "camera-1", nullptr);
+  SinkHarness sh (sink);
+  fail_unless_equals_int (sh.push (make_buffer (0, 100)), GST_FLOW_OK);
+  fail_unless (sh.eos ());
+  auto got = consume_all (topic, kafkatest::brokers ());
+  fail_unless_equals_int (got.size (), 1);
+
+  /* An internal topic takes no message at all. */
+  SinkHarness internal (new_sink ("__consumer_offsets"));
+  fail_unless_equals_int (internal.push (make_buffer (0, 100)), GST_FLOW_OK);
+  check_error (internal.pop (GST_MESSAGE_ERROR), GST_RESOURCE_ERROR,
+      GST_RESOURCE_ERROR_WRITE, {"__consumer_offsets", "internal topic"});
 }
 
 GST_END_TEST;
@@ -1497,6 +1537,7 @@ kafkasink_suite (void)
   tcase_add_test (tc, test_flush_timeout);
   tcase_add_test (tc, test_frame_too_large_for_producer);
   tcase_add_test (tc, test_frame_too_large_for_topic);
+  tcase_add_test (tc, test_compacted_topic);
   tcase_add_test (tc, test_fatal_error);
   tcase_add_test (tc, test_queue_full_drop);
   tcase_add_test (tc, test_queue_full_block_is_interruptible);

@@ -821,6 +821,43 @@ GST_START_TEST (test_broker_down_timeout)
 }
 GST_END_TEST;
 
+GST_START_TEST (test_invalid_topic_name)
+{
+  /* The broker would answer "Invalid topic" forever: kafkasrc refuses to
+   * start instead of waiting for the topic to appear. */
+  for (const char *topic : {"my topic", "frames/1", ""}) {
+    GstElement *src = gst_element_factory_make ("kafkasrc", nullptr);
+    gst_object_ref_sink (src);
+    g_object_set (src, "brokers", kafkatest::brokers (), "topic", topic,
+        nullptr);
+    GstBus *bus = gst_bus_new ();
+    gst_element_set_bus (src, bus);
+    fail_unless_equals_int (gst_element_set_state (src, GST_STATE_PAUSED),
+        GST_STATE_CHANGE_FAILURE);
+    g_autoptr (GstMessage) msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+    fail_unless (msg != nullptr);
+    g_autoptr (GError) err = nullptr;
+    gst_message_parse_error (msg, &err, nullptr);
+    fail_unless (g_error_matches (err, GST_RESOURCE_ERROR,
+                     GST_RESOURCE_ERROR_SETTINGS),
+        "%s", err->message);
+    if (*topic) {
+      std::string expected = std::string ("'") + topic +
+                             "' is not a valid Kafka topic name: it contains";
+      fail_unless (strstr (err->message, expected.c_str ()) != nullptr, "%s",
+          err->message);
+    } else {
+      fail_unless (strstr (err->message, "topic property") != nullptr, "%s",
+          err->message);
+    }
+    gst_element_set_state (src, GST_STATE_NULL);
+    gst_element_set_bus (src, nullptr);
+    gst_object_unref (bus);
+    gst_object_unref (src);
+  }
+}
+GST_END_TEST;
+
 GST_START_TEST (test_topic_appears_later)
 {
   std::string topic = kafkatest::unique_topic ("src-later");
@@ -1412,6 +1449,7 @@ kafkasrc_suite (void)
   tcase_add_test (tc, test_buffer_outlives_stop);
   tcase_add_test (tc, test_unlock_broker_down);
   tcase_add_test (tc, test_broker_down_timeout);
+  tcase_add_test (tc, test_invalid_topic_name);
   tcase_add_test (tc, test_topic_appears_later);
   tcase_add_test (tc, test_eos_marker);
   tcase_add_test (tc, test_group_members_share);
