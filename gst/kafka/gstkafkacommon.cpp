@@ -273,7 +273,10 @@ headers_write (rd_kafka_headers_t *hdrs, const FrameInfo &info)
   }
   buf[0] = GST_KAFKA_BUF_VERSION;
   buf[1] = present;
-  write_be32 (buf + 2, info.flags & GST_KAFKA_BUFFER_FLAGS_MASK);
+  write_be32 (buf + 2,
+      (info.flags & GST_KAFKA_BUFFER_FLAGS_MASK) |
+          (info.caps_elsewhere && !info.caps ? GST_KAFKA_FLAG_CAPS_ELSEWHERE
+                                             : 0));
   write_be64 (buf + 6, info.session);
   write_be64 (buf + 14, info.seq);
   rd_kafka_header_add (hdrs, NAME (GST_KAFKA_HEADER_BUF), buf, len);
@@ -347,7 +350,9 @@ buf_parse (FrameInfo &info, const guint8 *v, size_t size, std::string &problem)
     return false;
   }
 
-  info.flags = read_be32 (v + 2) & GST_KAFKA_BUFFER_FLAGS_MASK;
+  guint32 flags = read_be32 (v + 2);
+  info.flags = flags & GST_KAFKA_BUFFER_FLAGS_MASK;
+  info.caps_elsewhere = flags & GST_KAFKA_FLAG_CAPS_ELSEWHERE;
   info.has_flags = true;
   info.session = read_be64 (v + 6);
   info.has_session = true;
@@ -421,7 +426,9 @@ header_parse (FrameInfo &info, const char *name, const void *value, size_t size,
                 std::to_string (value ? size : 0) + " bytes, expected 4";
       return false;
     }
-    info.flags = read_be32 (value) & GST_KAFKA_BUFFER_FLAGS_MASK;
+    guint32 flags = read_be32 (value);
+    info.flags = flags & GST_KAFKA_BUFFER_FLAGS_MASK;
+    info.caps_elsewhere = flags & GST_KAFKA_FLAG_CAPS_ELSEWHERE;
     info.has_flags = true;
     return true;
   }

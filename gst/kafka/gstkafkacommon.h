@@ -42,6 +42,14 @@ G_BEGIN_DECLS
       GST_BUFFER_FLAG_DROPPABLE | GST_BUFFER_FLAG_MARKER |                     \
       GST_BUFFER_FLAG_RESYNC | GST_BUFFER_FLAG_CORRUPTED)
 
+/* Not a buffer flag: set in the flags of a message whose producer has caps
+ * but sent them with other messages of the stream (kafkasink sends them
+ * with the first message, after each change and at least once a second).
+ * A consumer that has none waits for them. Bit 31 is free in
+ * GstBufferFlags and outside GST_KAFKA_BUFFER_FLAGS_MASK, so readers that
+ * do not know it ignore it. */
+#define GST_KAFKA_FLAG_CAPS_ELSEWHERE (1u << 31)
+
 /* Default bootstrap servers of both elements. */
 #define GST_KAFKA_DEFAULT_BROKERS "localhost:9092"
 
@@ -173,6 +181,9 @@ struct FrameInfo
   guint64 seq = 0;
   bool has_seq = false;
   bool eos = false;
+  /* GST_KAFKA_FLAG_CAPS_ELSEWHERE: no gst.caps here, but the stream has
+   * caps. headers_write() writes it only with has_flags' flags. */
+  bool caps_elsewhere = false;
   /* Whether any gst.* header was present. */
   bool has_gst_headers = false;
 };

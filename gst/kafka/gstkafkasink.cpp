@@ -8,8 +8,10 @@
  * client sees a PNG frame as a PNG file; Kafka headers carry the caps,
  * timestamps, flags, a producer session id and a sequence number, from which
  * kafkasrc rebuilds the stream (see docs/message-format.md). The caps travel
- * on every buffer that is not a delta unit, on the first buffer after a caps
- * change and at least once a second (of real time and of the buffers'
+ * on the first buffer after a caps change, on a buffer that is not a delta
+ * unit when they add at most 1/16 to what was produced since they last
+ * travelled (every video keyframe and JPEG frame, not every small audio
+ * packet), and at least once a second (of real time and of the buffers'
  * timestamps), so that a consumer starting in the middle of a topic learns
  * them; a dropped buffer leaves a gap in the sequence numbers.
  *
@@ -108,6 +110,11 @@ GST_DEBUG_CATEGORY_STATIC (gst_kafka_sink_debug);
 
 /* Longest time between two messages that carry the caps. */
 #define CAPS_INTERVAL_US G_USEC_PER_SEC
+/* A keyframe carries the caps when they add at most 1/CAPS_BUDGET to the
+ * bytes produced since they last travelled: with every video keyframe and
+ * JPEG frame, but not with every 20 ms Opus packet (160 bytes, against
+ * 320 bytes of caps with their streamheader). */
+#define CAPS_BUDGET 16
 
 /* How long a purge waits for the delivery reports of the purged messages;
  * they are generated locally, so this is a safety bound, not a delay. */
@@ -333,6 +340,8 @@ struct GstKafkaSinkPrivate
   bool caps_pending = true;
   gint64 caps_sent_at = 0;
   GstClockTime caps_sent_pts = GST_CLOCK_TIME_NONE;
+  /* Payload bytes produced since the caps last travelled. */
+  guint64 bytes_since_caps = 0;
   /* Real time (ns) of running time 0, taken at the first buffer. */
   GstClockTime wallclock_anchor = GST_CLOCK_TIME_NONE;
   GstCaps *unix_caps = nullptr;
@@ -1031,6 +1040,7 @@ gst_kafka_sink_start (GstBaseSink *bsink)
   priv->caps_pending = true;
   priv->caps_sent_at = 0;
   priv->caps_sent_pts = GST_CLOCK_TIME_NONE;
+  priv->bytes_since_caps = 0;
   priv->wallclock_anchor = GST_CLOCK_TIME_NONE;
   priv->delivery_thread = std::thread (delivery_loop, self);
   return TRUE;
@@ -1420,9 +1430,13 @@ gst_kafka_sink_render (GstBaseSink *bsink, GstBuffer *buf)
   msg->size = msg->map.size;
 
   gstkafka::FrameInfo info;
-  /* Caps travel with every keyframe, so a consumer that starts in the
-   * middle of the topic learns them, and after every caps change. */
-  bool keyframe = !GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DELTA_UNIT);
+  /* Caps travel after every caps change, and with keyframes, so a consumer
+   * that starts in the middle of the topic learns them, as long as they
+   * stay a small part of the stream (CAPS_BUDGET). */
+  bool keyframe_caps = !GST_BUFFER_FLAG_IS_SET (buf,
+                           GST_BUFFER_FLAG_DELTA_UNIT) &&
+                       priv->bytes_since_caps >=
+                           CAPS_BUDGET * priv->caps.size ();
   gint64 now = g_get_monotonic_time ();
   /* And at least every CAPS_INTERVAL_US, of real time and of the stream's
    * timestamps (a file produced with sync=false goes much faster): some
@@ -1436,13 +1450,19 @@ gst_kafka_sink_render (GstBaseSink *bsink, GstBuffer *buf)
                       GST_CLOCK_TIME_IS_VALID (last_pts) &&
                       (pts < last_pts ||
                           pts - last_pts >= CAPS_INTERVAL_US * GST_USECOND));
-  if ((keyframe || priv->caps_pending || caps_due) && !priv->caps.empty ()) {
+  if (priv->caps.empty ()) {
+    /* The producer knows no caps: nothing for a consumer to wait for. */
+  } else if (keyframe_caps || priv->caps_pending || caps_due) {
     info.caps = priv->caps.c_str ();
     info.caps_len = priv->caps.size ();
     priv->caps_pending = false;
     priv->caps_sent_at = now;
     priv->caps_sent_pts = pts;
+    priv->bytes_since_caps = 0;
+  } else {
+    info.caps_elsewhere = true;
   }
+  priv->bytes_since_caps += msg->size;
   msg->produced_at = now;
   info.pts = GST_BUFFER_PTS (buf);
   info.dts = GST_BUFFER_DTS (buf);
@@ -1569,6 +1589,7 @@ gst_kafka_sink_change_state (GstElement *element, GstStateChange transition)
     priv->caps_pending = true;
     priv->caps_sent_at = 0;
     priv->caps_sent_pts = GST_CLOCK_TIME_NONE;
+    priv->bytes_since_caps = 0;
     priv->wallclock_anchor = GST_CLOCK_TIME_NONE;
     /* A delivery error does not outlive the stream, a fatal one does. */
     char fatal[256];

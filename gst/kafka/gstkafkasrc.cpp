@@ -1525,8 +1525,10 @@ update_caps (GstKafkaSrc *self, const rd_kafka_message_t *m,
     if (priv->settings.caps)
       caps = gst_caps_ref (priv->settings.caps);
     GST_OBJECT_UNLOCK (self);
-    GstTypeFindProbability typefind_prob = GST_TYPE_FIND_MAXIMUM;
+    GstTypeFindProbability typefind_prob = GST_TYPE_FIND_NONE;
+    bool typefound = false;
     if (!caps && m->len > 0) {
+      typefound = true;
       caps = gst_type_find_helper_for_data (GST_OBJECT (self),
           static_cast<const guint8 *> (m->payload), m->len, &typefind_prob);
       if (caps)
@@ -1535,13 +1537,22 @@ update_caps (GstKafkaSrc *self, const rd_kafka_message_t *m,
     }
     /* A delta unit of kafkasink's (a VP8 or H.264 delta frame, which needs
      * the frames before it) is no file to recognise: kafkasink sends the
-     * caps with the next keyframe, or within a second. (Without a delta
-     * unit it would have carried them, had the producer known any.) */
+     * caps with the next keyframe, or within a second. Nor is a message
+     * whose producer sent the caps with other ones (an Opus packet, an Ogg
+     * page without the stream's headers), unless it is a picture of its
+     * own. (Older producers sent the caps with every keyframe, and a
+     * producer without caps marks no message.) */
     bool delta = info.has_gst_headers && info.has_flags &&
                  (info.flags & GST_BUFFER_FLAG_DELTA_UNIT);
-    if (caps && delta && typefind_prob < GST_TYPE_FIND_LIKELY)
-      gst_clear_caps (&caps);
-    if (!caps && delta) {
+    bool elsewhere = info.has_gst_headers && info.caps_elsewhere;
+    if (caps && typefound && (delta || elsewhere)) {
+      bool picture = g_str_has_prefix (gst_structure_get_name (
+                                           gst_caps_get_structure (caps, 0)),
+          "image/");
+      if (typefind_prob < GST_TYPE_FIND_LIKELY || (elsewhere && !picture))
+        gst_clear_caps (&caps);
+    }
+    if (!caps && (delta || elsewhere)) {
       if (priv->skipped_for_caps++ == 0)
         GST_ELEMENT_INFO (self, STREAM, TYPE_NOT_FOUND,
             ("Joined the stream of Kafka topic '%s' between two messages "

@@ -78,6 +78,8 @@ class Interop(E2ETest):
             self.assertEqual(pts, i * 10**9 // 30, i)
             self.assertLessEqual(abs(duration - 10**9 // 30), 1)
             self.assertEqual(msg.value, self.frames.data[i])
+            # Bit 31 of the flags: the caps travel with other messages.
+            self.assertEqual(bool(flags & 0x80000000), "gst.caps" not in headers, i)
         self.assertEqual(len(sessions), 1)
         self.assertTrue(dict(records[0].headers)["gst.caps"].startswith(b"image/png"))
 

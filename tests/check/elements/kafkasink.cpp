@@ -69,7 +69,15 @@ struct SinkHarness
     /* push() returns once the buffer is rendered. */
     g_object_set (sink, "async", FALSE, nullptr);
     h = gst_harness_new_with_element (sink, "sink", nullptr);
-    gst_harness_set_src_caps_str (h, caps);
+    if (caps) {
+      gst_harness_set_src_caps_str (h, caps);
+    } else {
+      /* What gst_harness_set_src_caps() sends, less the caps. */
+      GstSegment segment;
+      gst_segment_init (&segment, GST_FORMAT_TIME);
+      gst_harness_push_event (h, gst_event_new_stream_start ("no-caps"));
+      gst_harness_push_event (h, gst_event_new_segment (&segment));
+    }
   }
   ~SinkHarness ()
   {
@@ -491,8 +499,12 @@ GST_START_TEST (test_buffer_lists)
     fail_unless_equals_uint64 (r.info.duration, 40 * GST_MSECOND);
     fail_unless_equals_int (r.info.flags & GST_BUFFER_FLAG_DELTA_UNIT,
         i % 5 ? GST_BUFFER_FLAG_DELTA_UNIT : 0);
-    if (i % 5 == 0)
+    /* 100-byte keyframes are too small to carry the caps each time. */
+    if (r.caps.empty ()) {
+      fail_unless (i > 0 && r.info.caps_elsewhere, "message %u", i);
+    } else {
       fail_unless_equals_string (r.caps.c_str (), caps);
+    }
     if (i > 0)
       fail_unless_equals_int64 (r.timestamp - records[0].timestamp,
           gint64 (i) * 40);
@@ -653,8 +665,67 @@ GST_START_TEST (test_caps_change)
   r = consume_all (topic);
   fail_unless_equals_int (r.size (), 80);
   /* Frames 40 ms apart: 25 per second. */
-  for (guint i = 0; i < 80; i++)
+  for (guint i = 0; i < 80; i++) {
     fail_unless_equals_int (!r[i].caps.empty (), i % 25 == 0);
+    /* The others say that the stream has caps. */
+    fail_unless_equals_int (r[i].info.caps_elsewhere, i % 25 != 0);
+  }
+
+  /* Keyframes carry the caps as long as the caps are at most 1/16 of what
+   * was produced since they last travelled: with every frame of a video
+   * (1,000 bytes here), not with every 20 ms audio packet (20 bytes). */
+  const char *audio_caps = "audio/x-test, rate=(int)48000";
+  const gsize budget = 16 * strlen (audio_caps);
+  topic = kafkatest::unique_topic ("sink-caps-budget");
+  fail_unless (kafkatest::create_topic (topic));
+  {
+    SinkHarness sh (new_sink (topic), audio_caps);
+    for (guint i = 0; i < 90; i++) {
+      gsize size = i < 60 ? 20 : 1000;
+      GstBuffer *buf = make_buffer (i, size);
+      GST_BUFFER_FLAG_UNSET (buf, GST_BUFFER_FLAG_DELTA_UNIT);
+      GST_BUFFER_PTS (buf) = i * 20 * GST_MSECOND;
+      fail_unless_equals_int (sh.push (buf), GST_FLOW_OK);
+    }
+    sh.finish ();
+  }
+  r = consume_all (topic);
+  fail_unless_equals_int (r.size (), 90);
+  gsize since = 0;
+  GstClockTime last_pts = 0;
+  guint with_caps = 0;
+  for (guint i = 0; i < 90; i++) {
+    GstClockTime pts = i * 20 * GST_MSECOND;
+    bool expected = i == 0 || since >= budget || pts - last_pts >= GST_SECOND;
+    fail_unless_equals_int (!r[i].caps.empty (), expected);
+    fail_unless_equals_int (r[i].info.caps_elsewhere, !expected);
+    if (expected) {
+      fail_unless_equals_string (r[i].caps.c_str (), audio_caps);
+      since = 0;
+      last_pts = pts;
+      with_caps++;
+    }
+    since += r[i].payload.size ();
+    if (i > 60)
+      fail_unless (expected, "1,000-byte keyframe %u without caps", i);
+  }
+  /* 20-byte packets: the caps with every 24th (0, 24, 48); then with every
+   * 1,000-byte frame but the first, which follows 12 small packets. */
+  fail_unless_equals_int (with_caps, 3 + 29);
+
+  /* A stream without caps: nothing to wait for. */
+  topic = kafkatest::unique_topic ("sink-no-caps");
+  fail_unless (kafkatest::create_topic (topic));
+  {
+    SinkHarness sh (new_sink (topic), nullptr);
+    for (guint i = 0; i < 3; i++)
+      fail_unless_equals_int (sh.push (make_buffer (i, 10)), GST_FLOW_OK);
+    sh.finish ();
+  }
+  r = consume_all (topic);
+  fail_unless_equals_int (r.size (), 3);
+  for (const Record &rec : r)
+    fail_unless (rec.caps.empty () && !rec.info.caps_elsewhere);
 }
 
 GST_END_TEST;

@@ -5,6 +5,7 @@
 
 #include <gst/check/gstcheck.h>
 #include <gst/check/gstharness.h>
+#include <gst/base/gsttypefindhelper.h>
 #include <glib/gstdio.h>
 
 #include "gstkafkacommon.h"
@@ -461,6 +462,70 @@ GST_START_TEST (test_start_from_earliest_offset_tail)
       err->message);
   g_error_free (err);
   gst_message_unref (warning);
+
+  /* A producer that sends the caps with some of its keyframes only (small
+   * audio packets, Ogg pages): the others say so, and a consumer that
+   * starts at one of them waits for the caps, even when typefinding
+   * recognises the container (an Ogg page without the stream's headers is
+   * no stream to play)... */
+  const std::string ogg_page = std::string ("OggS\0\2", 6) +
+                               std::string (400, '\1');
+  {
+    g_autoptr (GstCaps) found = gst_type_find_helper_for_data (nullptr,
+        reinterpret_cast<const guint8 *> (ogg_page.data ()), ogg_page.size (),
+        nullptr);
+    fail_unless (found != nullptr);
+  }
+  topic = kafkatest::unique_topic ("src-start-elsewhere");
+  fail_unless (kafkatest::create_topic (topic));
+  {
+    Producer p;
+    for (int i = 0; i < 6; i++) {
+      gstkafka::FrameInfo info = frame_info (9, i, i * 20 * GST_MSECOND,
+          i % 4 ? nullptr : "application/ogg");
+      info.caps_elsewhere = i % 4;
+      p.send (topic, ogg_page + payload (i), &info);
+    }
+  }
+  {
+    Src e (topic, "is-live=false stop-at=end start-from=offset start-offset=1");
+    e.play ();
+    bufs = e.until_eos ();
+    fail_unless_equals_int (bufs.size (), 2);
+    assert_bytes (bufs[0], ogg_page + payload (4));
+    unref_all (bufs);
+    std::vector<std::string> pushed = caps_pushed (e.h);
+    fail_unless_equals_int (pushed.size (), 1);
+    fail_unless_equals_string (pushed[0].c_str (), "application/ogg");
+    GstMessage *skipping = e.wait_message (GST_MESSAGE_INFO, 0);
+    fail_unless (skipping != nullptr);
+    gst_message_unref (skipping);
+  }
+  /* ...but a picture stands alone: a PNG plays at once. */
+  topic = kafkatest::unique_topic ("src-start-elsewhere-png");
+  fail_unless (kafkatest::create_topic (topic));
+  {
+    Producer p;
+    std::string png (reinterpret_cast<const char *> (png_2x3),
+        sizeof (png_2x3));
+    for (int i = 0; i < 3; i++) {
+      gstkafka::FrameInfo info = frame_info (10, i, i * 40 * GST_MSECOND,
+          i ? nullptr : "image/png, width=(int)2, height=(int)3");
+      info.caps_elsewhere = i;
+      p.send (topic, png, &info);
+    }
+  }
+  {
+    Src e (topic, "is-live=false stop-at=end start-from=offset start-offset=1");
+    e.play ();
+    bufs = e.until_eos ();
+    fail_unless_equals_int (bufs.size (), 2);
+    unref_all (bufs);
+    std::vector<std::string> pushed = caps_pushed (e.h);
+    fail_unless (!pushed.empty ());
+    fail_unless (g_str_has_prefix (pushed[0].c_str (), "image/png"));
+    fail_if (e.wait_message (GST_MESSAGE_INFO, 0));
+  }
 
   /* A producer that never had caps (appsrc without any): its keyframes
    * carry none either, so nothing is skipped; the payload goes out as

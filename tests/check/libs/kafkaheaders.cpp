@@ -72,6 +72,40 @@ GST_START_TEST (test_round_trip)
 }
 GST_END_TEST;
 
+GST_START_TEST (test_caps_elsewhere)
+{
+  FrameInfo in;
+  in.flags = GST_BUFFER_FLAG_MARKER;
+  in.caps_elsewhere = true;
+  bool ok;
+  std::string problems;
+  FrameInfo out = round_trip (in, &ok, &problems);
+  fail_unless (ok, "%s", problems.c_str ());
+  fail_unless (out.caps_elsewhere);
+  fail_unless (out.caps == nullptr);
+  /* Not a buffer flag: it never reaches a buffer. */
+  fail_unless_equals_int (out.flags, GST_BUFFER_FLAG_MARKER);
+
+  /* Bit 31 of the flags word, as other clients read it. */
+  rd_kafka_headers_t *hdrs = rd_kafka_headers_new (2);
+  gstkafka::headers_write (hdrs, in);
+  const void *value;
+  size_t size;
+  fail_unless (rd_kafka_header_get_last (hdrs, "gst.buf", &value, &size) ==
+               RD_KAFKA_RESP_ERR_NO_ERROR);
+  fail_unless_equals_int (GST_READ_UINT32_BE (
+                              static_cast<const guint8 *> (value) + 2),
+      GST_BUFFER_FLAG_MARKER | 0x80000000u);
+  rd_kafka_headers_destroy (hdrs);
+
+  /* A message that carries the caps does not say they are elsewhere. */
+  in.caps = "audio/x-opus";
+  out = round_trip (in, &ok, &problems);
+  fail_unless (ok, "%s", problems.c_str ());
+  fail_if (out.caps_elsewhere);
+}
+GST_END_TEST;
+
 GST_START_TEST (test_absent_fields)
 {
   FrameInfo in;
@@ -373,6 +407,7 @@ kafkaheaders_suite (void)
 
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_round_trip);
+  tcase_add_test (tc, test_caps_elsewhere);
   tcase_add_test (tc, test_absent_fields);
   tcase_add_test (tc, test_one_header_per_field);
   tcase_add_test (tc, test_wire_format);
