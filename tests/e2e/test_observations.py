@@ -142,6 +142,41 @@ class Observations(E2ETest):
         self.assertGreaterEqual(decoded, 60, out)
         self.assertLessEqual(decoded, 90, out)
 
+    def test_2_viewer_resumes_in_an_opus_stream(self):
+        """An Opus packet (160 bytes) is smaller than opusenc's caps, so the
+        caps travel with a few packets only, and the others say so: a
+        viewer that starts at one of them skips to the next packet with the
+        caps and decodes from there, without an error."""
+        from kafka import KafkaConsumer
+        topic = unique("obs2opus")
+        Launch("audiotestsrc", "num-buffers=250", "samplesperbuffer=960", "!",
+               "audio/x-raw,rate=48000,channels=2", "!", "opusenc", "!", "kafkasink",
+               "brokers=" + brokers(), "topic=" + topic, "sync=false", name="producer").wait()
+        consumer = KafkaConsumer(topic, bootstrap_servers=brokers(),
+                                 auto_offset_reset="earliest", consumer_timeout_ms=10000)
+        self.addCleanup(consumer.close)
+        records = [m for _, m in zip(range(250), consumer)]
+        self.assertEqual(len(records), 250)
+        with_caps = [r.offset for r in records if "gst.caps" in dict(r.headers)]
+        self.assertIn(0, with_caps)
+        self.assertLess(len(with_caps), 25, with_caps)
+        start = next(o for o in range(100, 250) if o not in with_caps)
+        resumed = next(o for o in with_caps if o > start)
+
+        out_dir = tempfile.mkdtemp(prefix="gst-kafka-opus-")
+        self.addCleanup(shutil.rmtree, out_dir, True)
+        wav = os.path.join(out_dir, "out.wav")
+        out = Launch("kafkasrc", "brokers=" + brokers(), "topic=" + topic, "is-live=false",
+                     "start-from=offset", "start-offset=%d" % start, "stop-at=end", "!",
+                     "opusdec", "!", "audioconvert", "!", "wavenc", "!", "filesink",
+                     "location=" + wav, name="viewer").wait()
+        self.assertIn("waiting for a message with gst.caps", out)
+        import wave
+        with wave.open(wav) as w:
+            seconds = w.getnframes() / w.getframerate()
+        # 20 ms a packet, from the first one with the caps.
+        self.assertAlmostEqual(seconds, (250 - resumed) * 0.02, delta=0.03, msg=out)
+
     def test_6_one_stream_many_viewers(self):
         """Several browsers at once each see the whole stream."""
         topic = unique("obs6")
