@@ -59,6 +59,8 @@
  * An unreachable broker or a missing topic is a warning on the bus, and
  * kafkasrc keeps trying (a viewer started before the producer shows the
  * stream once it appears); #GstKafkaSrc:timeout turns that into an error.
+ * A topic deleted while being read is a warning too; once it is created
+ * again, kafkasrc reads the new topic from its start.
  * State changes never wait for the broker: unlock() interrupts a poll at once.
  *
  * Defaults, each overridable through #GstKafkaSrc:config or
@@ -390,6 +392,9 @@ struct GstKafkaSrcPrivate
   Trouble trouble = Trouble::BROKER;
   std::string trouble_text;
   std::set<std::string> trouble_warned;
+  /* The topic went away while being read: when it is back, it is another
+   * topic under the same name. */
+  bool topic_lost = false;
   gint64 lag_updated = 0;
   guint lag_count = 0;
 };
@@ -685,6 +690,44 @@ note_trouble (GstKafkaSrc *self, Trouble kind, const std::string &text,
         ("%s", detail.c_str ()));
 }
 
+static void drop_batch (GstKafkaSrc *self,
+    const rd_kafka_topic_partition_list_t *list);
+
+/* The topic was deleted and created again: the position librdkafka kept
+ * for each partition belongs to the old topic, and would skip as many
+ * messages of the new one, all of which are new. Reads it from its start,
+ * without what was taken from librdkafka before. */
+static void
+restart_recreated_topic (GstKafkaSrc *self)
+{
+  GstKafkaSrcPrivate *priv = self->priv;
+  rd_kafka_topic_partition_list_t *assignment = nullptr;
+
+  rd_kafka_resp_err_t err = rd_kafka_assignment (priv->rk, &assignment);
+  gstkafka::TopicPartitionList list (assignment);
+  if (err || !list || list->cnt == 0)
+    return;
+  for (int i = 0; i < list->cnt; i++) {
+    list->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+    auto it = priv->parts.find (list->elems[i].partition);
+    if (it != priv->parts.end ())
+      it->second = PartitionState ();
+  }
+  GST_INFO_OBJECT (self,
+      "topic created again: reading its %d partition(s) "
+      "from the start",
+      list->cnt);
+  gstkafka::Error error (rd_kafka_seek_partitions (priv->rk, list.get (),
+      LIST_OFFSETS_TIMEOUT_MS));
+  if (error)
+    GST_ELEMENT_WARNING (self, RESOURCE, SEEK,
+        ("Could not go back to the start of Kafka topic '%s', created "
+         "again: some of its first messages may be missed",
+            priv->run.topic.c_str ()),
+        ("%s", rd_kafka_error_string (error.get ())));
+  drop_batch (self, list.get ());
+}
+
 static void
 clear_trouble (GstKafkaSrc *self)
 {
@@ -697,6 +740,10 @@ clear_trouble (GstKafkaSrc *self)
       ("after: %s", priv->trouble_text.c_str ()));
   priv->trouble_since = 0;
   priv->trouble_warned.clear ();
+  if (priv->topic_lost) {
+    priv->topic_lost = false;
+    restart_recreated_topic (self);
+  }
 }
 
 static void
@@ -713,7 +760,16 @@ note_topic_trouble (GstKafkaSrc *self, const std::string &detail)
 {
   GstKafkaSrcPrivate *priv = self->priv;
   g_autofree gchar *text = nullptr;
-  if (priv->run.partition >= 0)
+  if (priv->messages.load () > 0 && priv->run.partition >= 0)
+    text = g_strdup_printf ("Kafka topic '%s' partition %d no longer exists "
+                            "(the topic was deleted?); waiting for it to "
+                            "come back",
+        priv->run.topic.c_str (), priv->run.partition);
+  else if (priv->messages.load () > 0)
+    text = g_strdup_printf ("Kafka topic '%s' no longer exists (deleted?); "
+                            "waiting for it to come back",
+        priv->run.topic.c_str ());
+  else if (priv->run.partition >= 0)
     text = g_strdup_printf ("Kafka topic '%s' partition %d does not exist "
                             "(yet); waiting for it",
         priv->run.topic.c_str (), priv->run.partition);
@@ -770,7 +826,7 @@ check_trouble (GstKafkaSrc *self)
 
   std::string detail;
   gint n = lookup_topic (self, priv->metadata_slice, detail);
-  if (n > run.partition) {
+  if (n > 0 && n > run.partition) {
     clear_trouble (self);
     return GST_FLOW_OK;
   }
@@ -811,6 +867,14 @@ error_cb (rd_kafka_t *rk, int err, const char *reason, void *opaque)
   case RD_KAFKA_RESP_ERR__RESOLVE:
   case RD_KAFKA_RESP_ERR__SSL:
     note_broker_trouble (self, gstkafka::err_text (code) + ": " + reason);
+    break;
+  case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+  case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+  case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+    /* The topic (or the partition read) was deleted while being read. */
+    if (self->priv->messages.load () > 0)
+      self->priv->topic_lost = true;
+    note_topic_trouble (self, gstkafka::err_text (code) + ": " + reason);
     break;
   default:
     /* A single broker's disconnect and the like: librdkafka retries. */
@@ -1272,6 +1336,7 @@ gst_kafka_src_start (GstBaseSrc *bsrc)
   priv->trouble_since = 0;
   priv->last_probe = 0;
   priv->trouble_warned.clear ();
+  priv->topic_lost = false;
   priv->messages = 0;
   priv->bytes = 0;
   priv->lag = -1;
@@ -1982,6 +2047,9 @@ hand_out (GstKafkaSrc *self, Output &out, bool &eos)
     }
 
     clear_trouble (self);
+    /* A topic created again reads from its start: not this message. */
+    if (!priv->batch[priv->batch_pos])
+      continue;
     if (beyond_stop (self, m)) {
       GST_DEBUG_OBJECT (self,
           "partition %d offset %" G_GINT64_FORMAT " is past stop-at",

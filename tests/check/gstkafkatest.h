@@ -97,6 +97,58 @@ create_topic (const std::string &topic, int partitions = 1, int rf = 1,
   return ok;
 }
 
+/* Deletes @topic and waits until the broker no longer reports it. */
+inline bool
+delete_topic (const std::string &topic)
+{
+  char errstr[512];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new ();
+  rd_kafka_conf_set (conf, "bootstrap.servers", brokers (), errstr,
+      sizeof (errstr));
+  /* Metadata requests below must not create the topic again. */
+  rd_kafka_conf_set (conf, "allow.auto.create.topics", "false", errstr,
+      sizeof (errstr));
+  rd_kafka_t *rk = rd_kafka_new (RD_KAFKA_PRODUCER, conf, errstr,
+      sizeof (errstr));
+  if (!rk) {
+    g_printerr ("rd_kafka_new: %s\n", errstr);
+    return false;
+  }
+  rd_kafka_DeleteTopic_t *dt = rd_kafka_DeleteTopic_new (topic.c_str ());
+  rd_kafka_queue_t *q = rd_kafka_queue_new (rk);
+  rd_kafka_DeleteTopics (rk, &dt, 1, nullptr, q);
+  rd_kafka_event_t *ev = rd_kafka_queue_poll (q, 30000);
+  bool ok = false;
+  if (ev) {
+    size_t n;
+    const rd_kafka_topic_result_t **res = rd_kafka_DeleteTopics_result_topics (
+        rd_kafka_event_DeleteTopics_result (ev), &n);
+    ok = n == 1 &&
+         rd_kafka_topic_result_error (res[0]) == RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (!ok)
+      g_printerr ("DeleteTopics %s: %s\n", topic.c_str (),
+          n ? rd_kafka_topic_result_error_string (res[0]) : "no result");
+    rd_kafka_event_destroy (ev);
+  }
+  for (int i = 0; ok && i < 100; i++) {
+    const rd_kafka_metadata_t *md = nullptr;
+    rd_kafka_topic_t *t = rd_kafka_topic_new (rk, topic.c_str (), nullptr);
+    bool gone = false;
+    if (rd_kafka_metadata (rk, 0, t, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      gone = md->topic_cnt == 1 && md->topics[0].err != 0;
+      rd_kafka_metadata_destroy (md);
+    }
+    rd_kafka_topic_destroy (t);
+    if (gone)
+      break;
+    g_usleep (100 * 1000);
+  }
+  rd_kafka_DeleteTopic_destroy (dt);
+  rd_kafka_queue_destroy (q);
+  rd_kafka_destroy (rk);
+  return ok;
+}
+
 /* Runs @argv (a NULL-terminated list), returns its exit status; its stdout
  * goes to @out when given. */
 inline int

@@ -960,6 +960,79 @@ GST_START_TEST (test_topic_appears_later)
 }
 GST_END_TEST;
 
+/* A topic that does not exist while the broker is up: one warning, not one
+ * every few seconds, and #GstKafkaSrc:timeout ends the wait. */
+GST_START_TEST (test_missing_topic_timeout)
+{
+  std::string topic = kafkatest::unique_topic ("src-missing");
+  Src s (topic, "timeout=3");
+  s.play ();
+  int warnings = 0, infos = 0;
+  for (;;) {
+    g_autoptr (GstMessage) m = s.wait_message (GstMessageType (
+        GST_MESSAGE_ERROR | GST_MESSAGE_WARNING | GST_MESSAGE_INFO));
+    fail_unless (m != nullptr, "no error after 30 s");
+    std::string text = message_text (m);
+    if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_INFO) {
+      infos++;
+    } else if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_WARNING) {
+      fail_unless (strstr (text.c_str (), "does not exist (yet)") != nullptr,
+          "%s", text.c_str ());
+      warnings++;
+    } else {
+      fail_unless (strstr (text.c_str (), "did not appear within 3 seconds") !=
+                       nullptr,
+          "%s", text.c_str ());
+      break;
+    }
+  }
+  fail_unless_equals_int (warnings, 1);
+  fail_unless_equals_int (infos, 0);
+}
+GST_END_TEST;
+
+/* The topic is deleted while a group member reads it: a warning says so,
+ * and once it is created again the member reads it from its start. */
+GST_START_TEST (test_topic_deleted)
+{
+  std::string topic = kafkatest::unique_topic ("src-deleted");
+  fail_unless (kafkatest::create_topic (topic));
+  {
+    Producer p;
+    p.send (topic, "before");
+  }
+  Src s (topic, "caps=text/plain group-id=" + topic);
+  s.play ();
+  GstBuffer *buf = gst_harness_pull (s.h);
+  assert_bytes (buf, "before");
+  gst_buffer_unref (buf);
+
+  fail_unless (kafkatest::delete_topic (topic));
+  g_autoptr (GstMessage) warning = s.wait_message (GST_MESSAGE_WARNING, 30);
+  fail_unless (warning != nullptr);
+  std::string text = message_text (warning);
+  fail_unless (strstr (text.c_str (), "no longer exists") != nullptr, "%s",
+      text.c_str ());
+  /* Not back before it is, and warned once. */
+  GstMessage *early = s.wait_message (GstMessageType (GST_MESSAGE_INFO |
+                                                      GST_MESSAGE_WARNING),
+      5);
+  fail_if (early != nullptr, "%s", early ? message_text (early).c_str () : "");
+
+  fail_unless (kafkatest::create_topic (topic));
+  {
+    Producer p;
+    p.send (topic, "after");
+  }
+  g_autoptr (GstMessage) info = s.wait_message (GST_MESSAGE_INFO, 30);
+  fail_unless (info != nullptr);
+  buf = gst_harness_pull (s.h);
+  fail_unless (buf != nullptr);
+  assert_bytes (buf, "after");
+  gst_buffer_unref (buf);
+}
+GST_END_TEST;
+
 GST_START_TEST (test_eos_marker)
 {
   std::string topic = filled_topic ("src-eos", 3);
@@ -1516,6 +1589,8 @@ kafkasrc_suite (void)
   tcase_add_test (tc, test_broker_down_timeout);
   tcase_add_test (tc, test_invalid_topic_name);
   tcase_add_test (tc, test_topic_appears_later);
+  tcase_add_test (tc, test_missing_topic_timeout);
+  tcase_add_test (tc, test_topic_deleted);
   tcase_add_test (tc, test_eos_marker);
   tcase_add_test (tc, test_group_members_share);
   tcase_add_test (tc, test_seek_time);
