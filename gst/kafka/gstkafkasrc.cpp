@@ -248,6 +248,8 @@ struct Run
   bool commits = false;
   /* Partitions come from the group (subscribe) or from us (assign). */
   bool subscribe = false;
+  /* group.id, as configured. */
+  std::string group;
 };
 
 /* The consumer handle, shared with the buffers that wrap its messages:
@@ -395,6 +397,8 @@ struct GstKafkaSrcPrivate
   /* The topic went away while being read: when it is back, it is another
    * topic under the same name. */
   bool topic_lost = false;
+  /* The group gave this member no partition: said once. */
+  bool idle_noted = false;
   gint64 lag_updated = 0;
   guint lag_count = 0;
 };
@@ -1108,6 +1112,36 @@ prepare_partitions (GstKafkaSrc *self, rd_kafka_topic_partition_list_t *list)
   return true;
 }
 
+/* After an assignment: a member that holds no partition reads nothing, as
+ * a second viewer with the same group-id as the first on a topic of one
+ * partition. Not an error (it stands by to take over), but a user who
+ * expected the stream needs to know why nothing comes. */
+static void
+note_idle_member (GstKafkaSrc *self)
+{
+  GstKafkaSrcPrivate *priv = self->priv;
+  rd_kafka_topic_partition_list_t *assignment = nullptr;
+
+  if (rd_kafka_assignment (priv->rk, &assignment))
+    return;
+  gstkafka::TopicPartitionList held (assignment);
+  if (held->cnt > 0) {
+    priv->idle_noted = false;
+    return;
+  }
+  if (priv->idle_noted)
+    return;
+  priv->idle_noted = true;
+  /* gst-launch-1.0 prints the debug part of an INFO message only. */
+  g_autofree gchar *text = g_strdup_printf (
+      "Consumer group '%s' gave this kafkasrc no partition of Kafka topic "
+      "'%s': other members of the group read them all. It reads nothing "
+      "until one of them leaves; set another group-id to read the whole "
+      "stream",
+      priv->run.group.c_str (), priv->run.topic.c_str ());
+  GST_ELEMENT_INFO (self, RESOURCE, READ, ("%s", text), ("%s", text));
+}
+
 static void
 rebalance_cb (rd_kafka_t *rk, rd_kafka_resp_err_t err,
     rd_kafka_topic_partition_list_t *list, void *opaque)
@@ -1129,6 +1163,7 @@ rebalance_cb (rd_kafka_t *rk, rd_kafka_resp_err_t err,
       ret = rd_kafka_assign (rk, list);
     priv->assigned = true;
     clear_trouble (self);
+    note_idle_member (self);
   } else {
     if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS &&
         !rd_kafka_assignment_lost (rk))
@@ -1279,6 +1314,7 @@ gst_kafka_src_start (GstBaseSrc *bsrc)
   rd_kafka_conf_get (conf.get (), "group.id", value, &value_size);
   run.commits = strcmp (value, private_group) != 0;
   run.subscribe = run.commits && run.partition < 0;
+  run.group = value;
   value_size = sizeof (value);
   if (rd_kafka_conf_get (conf.get (), "bootstrap.servers", value,
           &value_size) == RD_KAFKA_CONF_OK)
@@ -1337,6 +1373,7 @@ gst_kafka_src_start (GstBaseSrc *bsrc)
   priv->last_probe = 0;
   priv->trouble_warned.clear ();
   priv->topic_lost = false;
+  priv->idle_noted = false;
   priv->messages = 0;
   priv->bytes = 0;
   priv->lag = -1;

@@ -1033,6 +1033,46 @@ GST_START_TEST (test_topic_deleted)
 }
 GST_END_TEST;
 
+/* A second member of a group on a topic of one partition gets nothing:
+ * it says why, and takes over when the first one leaves. */
+GST_START_TEST (test_idle_group_member)
+{
+  std::string topic = kafkatest::unique_topic ("src-idle");
+  fail_unless (kafkatest::create_topic (topic));
+  {
+    Producer p;
+    p.send (topic, "first");
+  }
+  std::string props = "caps=text/plain group-id=" + topic;
+  auto a = std::make_unique<Src> (topic, props);
+  a->play ();
+  GstBuffer *buf = gst_harness_pull (a->h);
+  assert_bytes (buf, "first");
+  gst_buffer_unref (buf);
+
+  Src b (topic, props);
+  b.play ();
+  g_autoptr (GstMessage) info = b.wait_message (GST_MESSAGE_INFO, 60);
+  fail_unless (info != nullptr);
+  g_autoptr (GError) err = nullptr;
+  gst_message_parse_info (info, &err, nullptr);
+  fail_unless (strstr (err->message, "no partition") &&
+                   strstr (err->message, "set another group-id"),
+      "%s", err->message);
+
+  /* The first one leaves (committing "first"): the second one reads on. */
+  a.reset ();
+  {
+    Producer p;
+    p.send (topic, "second");
+  }
+  buf = gst_harness_pull (b.h);
+  fail_unless (buf != nullptr);
+  assert_bytes (buf, "second");
+  gst_buffer_unref (buf);
+}
+GST_END_TEST;
+
 GST_START_TEST (test_eos_marker)
 {
   std::string topic = filled_topic ("src-eos", 3);
@@ -1591,6 +1631,7 @@ kafkasrc_suite (void)
   tcase_add_test (tc, test_topic_appears_later);
   tcase_add_test (tc, test_missing_topic_timeout);
   tcase_add_test (tc, test_topic_deleted);
+  tcase_add_test (tc, test_idle_group_member);
   tcase_add_test (tc, test_eos_marker);
   tcase_add_test (tc, test_group_members_share);
   tcase_add_test (tc, test_seek_time);
