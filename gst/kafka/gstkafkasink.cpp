@@ -10,10 +10,11 @@
  * kafkasrc rebuilds the stream (see docs/message-format.md). The caps travel
  * on the first buffer after a caps change, on a buffer that is not a delta
  * unit when they add at most 1/16 to what was produced since they last
- * travelled (every video keyframe and JPEG frame, not every small audio
- * packet), and at least once a second (of real time and of the buffers'
- * timestamps), so that a consumer starting in the middle of a topic learns
- * them; a dropped buffer leaves a gap in the sequence numbers.
+ * travelled and a tenth of a second passed since (every video keyframe, not
+ * every small audio packet), and at least once a second (of real time and
+ * of the buffers' timestamps), so that a consumer starting in the middle of
+ * a topic learns them; a dropped buffer leaves a gap in the sequence
+ * numbers.
  *
  * The payload is not copied: librdkafka references the mapped buffer, which
  * kafkasink holds until the broker has acknowledged the message (a few
@@ -111,10 +112,12 @@ GST_DEBUG_CATEGORY_STATIC (gst_kafka_sink_debug);
 /* Longest time between two messages that carry the caps. */
 #define CAPS_INTERVAL_US G_USEC_PER_SEC
 /* A keyframe carries the caps when they add at most 1/CAPS_BUDGET to the
- * bytes produced since they last travelled: with every video keyframe and
- * JPEG frame, but not with every 20 ms Opus packet (160 bytes, against
- * 320 bytes of caps with their streamheader). */
+ * bytes produced since they last travelled, and CAPS_SPACING_US passed
+ * since: with every video keyframe, but not with every 20 ms Opus packet
+ * (160 bytes, against 320 bytes of caps with their streamheader), nor with
+ * each of a thousand small messages a second. */
 #define CAPS_BUDGET 16
+#define CAPS_SPACING_US (G_USEC_PER_SEC / 10)
 
 /* How long a purge waits for the delivery reports of the purged messages;
  * they are generated locally, so this is a safety bound, not a delay. */
@@ -1413,6 +1416,19 @@ serve_ready_events (GstKafkaSink *self)
     serve_event (self, ev, priv->delivered_streaming);
 }
 
+/* Whether the caps last travelled at least @interval_us ago, of real time
+ * (@now) or of the stream's timestamps (@pts). */
+static bool
+caps_sent_before (GstKafkaSinkPrivate *priv, gint64 now, GstClockTime pts,
+    gint64 interval_us)
+{
+  GstClockTime last_pts = priv->caps_sent_pts;
+  return now - priv->caps_sent_at >= interval_us ||
+         (GST_CLOCK_TIME_IS_VALID (pts) && GST_CLOCK_TIME_IS_VALID (last_pts) &&
+             (pts < last_pts ||
+                 pts - last_pts >= GstClockTime (interval_us) * GST_USECOND));
+}
+
 static GstFlowReturn
 gst_kafka_sink_render (GstBaseSink *bsink, GstBuffer *buf)
 {
@@ -1430,26 +1446,22 @@ gst_kafka_sink_render (GstBaseSink *bsink, GstBuffer *buf)
   msg->size = msg->map.size;
 
   gstkafka::FrameInfo info;
+  gint64 now = g_get_monotonic_time ();
+  GstClockTime pts = GST_BUFFER_PTS (buf);
   /* Caps travel after every caps change, and with keyframes, so a consumer
    * that starts in the middle of the topic learns them, as long as they
-   * stay a small part of the stream (CAPS_BUDGET). */
+   * stay a small part of the stream (CAPS_BUDGET, CAPS_SPACING_US). */
   bool keyframe_caps = !GST_BUFFER_FLAG_IS_SET (buf,
                            GST_BUFFER_FLAG_DELTA_UNIT) &&
                        priv->bytes_since_caps >=
-                           CAPS_BUDGET * priv->caps.size ();
-  gint64 now = g_get_monotonic_time ();
+                           CAPS_BUDGET * priv->caps.size () &&
+                       caps_sent_before (priv, now, pts, CAPS_SPACING_US);
   /* And at least every CAPS_INTERVAL_US, of real time and of the stream's
    * timestamps (a file produced with sync=false goes much faster): some
    * encoders (pngenc) flag every frame as a delta unit although each one
    * stands alone, and a consumer that joins between two keyframes far
    * apart waits for the caps no longer than that. */
-  GstClockTime pts = GST_BUFFER_PTS (buf);
-  GstClockTime last_pts = priv->caps_sent_pts;
-  bool caps_due = now - priv->caps_sent_at >= CAPS_INTERVAL_US ||
-                  (GST_CLOCK_TIME_IS_VALID (pts) &&
-                      GST_CLOCK_TIME_IS_VALID (last_pts) &&
-                      (pts < last_pts ||
-                          pts - last_pts >= CAPS_INTERVAL_US * GST_USECOND));
+  bool caps_due = caps_sent_before (priv, now, pts, CAPS_INTERVAL_US);
   if (priv->caps.empty ()) {
     /* The producer knows no caps: nothing for a consumer to wait for. */
   } else if (keyframe_caps || priv->caps_pending || caps_due) {
