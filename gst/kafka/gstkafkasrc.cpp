@@ -308,6 +308,12 @@ struct PartitionState
   bool done = false;
   /* Nothing more to read right now. */
   bool at_eof = false;
+  /* Looking back for the caps of the message at this offset, -1 when not
+   * (look_back_for_caps()); done at most once per partition. */
+  gint64 lookback_until = -1;
+  bool looked_back = false;
+  /* The last gst.caps seen while looking back. */
+  std::string lookback_caps;
 };
 
 enum class Trouble
@@ -1609,11 +1615,89 @@ warn_malformed (GstKafkaSrc *self, const rd_kafka_message_t *m,
 /* Returned by update_caps() for a message to skip: one of a kafkasink
  * stream joined between two messages that carry its caps. */
 #define FLOW_WAIT_FOR_CAPS GST_FLOW_CUSTOM_SUCCESS
+/* Returned by update_caps() for a message whose producer sent the caps with
+ * an earlier message, which look_back_for_caps() may find. */
+#define FLOW_LOOK_BACK GST_FLOW_CUSTOM_SUCCESS_1
+
+/* How far look_back_for_caps() reads back, in Kafka timestamps (twice
+ * kafkasink's longest interval between two messages with the caps) and in
+ * messages. */
+#define LOOKBACK_MS 2000
+#define LOOKBACK_MAX_MESSAGES 10000
+
+static void
+note_skipped_for_caps (GstKafkaSrc *self, const rd_kafka_message_t *m)
+{
+  GstKafkaSrcPrivate *priv = self->priv;
+
+  if (priv->skipped_for_caps++ == 0)
+    GST_ELEMENT_INFO (self, STREAM, TYPE_NOT_FOUND,
+        ("Joined the stream of Kafka topic '%s' between two messages "
+         "that carry its caps: skipping messages until one does (the "
+         "next keyframe, or within a second)",
+            priv->run.topic.c_str ()),
+        ("partition %d offset %" G_GINT64_FORMAT " (%" G_GSIZE_FORMAT
+         " bytes) carries no gst.caps and is not a file that typefinding "
+         "recognises: waiting for a message with gst.caps",
+            m->partition, m->offset, m->len));
+}
+
+/* A viewer that resumes at a message without the caps, whose producer sent
+ * them with an earlier one (an audio packet, a small message; not a delta
+ * unit, which cannot start a stream): reads the
+ * messages of the last LOOKBACK_MS before it again, for their caps only, so
+ * that it starts where it should instead of at the next message with caps.
+ * Returns false when there is nothing to read back; the message is then
+ * skipped. */
+static bool
+look_back_for_caps (GstKafkaSrc *self, const rd_kafka_message_t *m)
+{
+  GstKafkaSrcPrivate *priv = self->priv;
+  auto it = priv->parts.find (m->partition);
+  if (it == priv->parts.end ())
+    return false;
+  PartitionState &ps = it->second;
+  ps.looked_back = true;
+
+  gint64 ts = rd_kafka_message_timestamp (m, nullptr);
+  if (ts < 0)
+    return false;
+  gstkafka::TopicPartitionList list (rd_kafka_topic_partition_list_new (1));
+  rd_kafka_topic_partition_t
+      *e = rd_kafka_topic_partition_list_add (list.get (),
+          priv->run.topic.c_str (), m->partition);
+  e->offset = ts - LOOKBACK_MS;
+  rd_kafka_resp_err_t err = rd_kafka_offsets_for_times (priv->rk, list.get (),
+      LIST_OFFSETS_TIMEOUT_MS);
+  if (err || e->err || e->offset < 0 || e->offset >= m->offset) {
+    GST_DEBUG_OBJECT (self, "partition %d: nothing to look back at: %s",
+        m->partition, gstkafka::err_text (err ? err : e->err).c_str ());
+    return false;
+  }
+  e->offset = MAX (e->offset, m->offset - LOOKBACK_MAX_MESSAGES);
+  gint64 from = e->offset;
+  gstkafka::Error error (rd_kafka_seek_partitions (priv->rk, list.get (),
+      LIST_OFFSETS_TIMEOUT_MS));
+  if (error || e->err) {
+    GST_WARNING_OBJECT (self, "partition %d: could not look back: %s",
+        m->partition,
+        error ? rd_kafka_error_string (error.get ())
+              : gstkafka::err_text (e->err).c_str ());
+    return false;
+  }
+  GST_INFO_OBJECT (self,
+      "partition %d offset %" G_GINT64_FORMAT " carries no caps: looking "
+      "for them from offset %" G_GINT64_FORMAT,
+      m->partition, m->offset, from);
+  ps.lookback_until = m->offset;
+  drop_batch (self, list.get ());
+  return true;
+}
 
 /* Decides the caps of a message and pushes them when they change. */
 static GstFlowReturn
 update_caps (GstKafkaSrc *self, const rd_kafka_message_t *m,
-    const gstkafka::FrameInfo &info, GstCaps *header_caps)
+    const gstkafka::FrameInfo &info, GstCaps *header_caps, bool may_look_back)
 {
   GstKafkaSrcPrivate *priv = self->priv;
   g_autoptr (GstCaps) caps = nullptr;
@@ -1654,17 +1738,12 @@ update_caps (GstKafkaSrc *self, const rd_kafka_message_t *m,
       if (typefind_prob < GST_TYPE_FIND_LIKELY || (elsewhere && !picture))
         gst_clear_caps (&caps);
     }
+    /* A delta unit cannot start the stream anyway: the next message with
+     * the caps (a keyframe, a WebM cluster) is where to start. */
+    if (!caps && elsewhere && !delta && may_look_back)
+      return FLOW_LOOK_BACK;
     if (!caps && (delta || elsewhere)) {
-      if (priv->skipped_for_caps++ == 0)
-        GST_ELEMENT_INFO (self, STREAM, TYPE_NOT_FOUND,
-            ("Joined the stream of Kafka topic '%s' between two messages "
-             "that carry its caps: skipping messages until one does (the "
-             "next keyframe, or within a second)",
-                priv->run.topic.c_str ()),
-            ("partition %d offset %" G_GINT64_FORMAT " (%" G_GSIZE_FORMAT
-             " bytes) carries no gst.caps and is not a file that typefinding "
-             "recognises: waiting for a message with gst.caps",
-                m->partition, m->offset, m->len));
+      note_skipped_for_caps (self, m);
       return FLOW_WAIT_FOR_CAPS;
     }
     if (!caps) {
@@ -1743,14 +1822,12 @@ struct Parsed
   GstCaps *header_caps = nullptr;
 };
 
+/* Sets p.header_caps from p.info.caps. */
 static void
-parse_message (GstKafkaSrc *self, const rd_kafka_message_t *m, Parsed &p)
+parse_caps (GstKafkaSrc *self, Parsed &p)
 {
   GstKafkaSrcPrivate *priv = self->priv;
 
-  p.ok = gstkafka::headers_read (m, p.info, p.problems);
-  if (!p.info.caps)
-    return;
   /* Parses only a string that differs from the last one. */
   if (!priv->have_parsed || priv->parsed_str.size () != p.info.caps_len ||
       memcmp (priv->parsed_str.data (), p.info.caps, p.info.caps_len) != 0) {
@@ -1769,6 +1846,14 @@ parse_message (GstKafkaSrc *self, const rd_kafka_message_t *m, Parsed &p)
     p.problems += priv->parsed_problem;
     p.ok = false;
   }
+}
+
+static void
+parse_message (GstKafkaSrc *self, const rd_kafka_message_t *m, Parsed &p)
+{
+  p.ok = gstkafka::headers_read (m, p.info, p.problems);
+  if (p.info.caps)
+    parse_caps (self, p);
 }
 
 /* Whether the message needs other caps than those pushed last. */
@@ -2097,6 +2182,35 @@ hand_out (GstKafkaSrc *self, Output &out, bool &eos)
 
     Parsed p;
     parse_message (self, m, p);
+    /* Looking back for the caps: the messages before the one that needs
+     * them are read for their caps only. */
+    auto ps = priv->parts.find (m->partition);
+    std::string found_caps;
+    if (ps != priv->parts.end () && ps->second.lookback_until >= 0) {
+      if (m->offset < ps->second.lookback_until) {
+        if (p.info.caps)
+          ps->second.lookback_caps.assign (p.info.caps, p.info.caps_len);
+        gstkafka::Message seen (batch_take (priv));
+        continue;
+      }
+      ps->second.lookback_until = -1;
+      found_caps.swap (ps->second.lookback_caps);
+      if (!p.info.caps && !found_caps.empty () && !priv->caps) {
+        Parsed earlier;
+        earlier.info.caps = found_caps.c_str ();
+        earlier.info.caps_len = found_caps.size ();
+        parse_caps (self, earlier);
+        GST_INFO_OBJECT (self,
+            "partition %d offset %" G_GINT64_FORMAT ": caps %s, from an "
+            "earlier message",
+            m->partition, m->offset, found_caps.c_str ());
+        if (earlier.header_caps) {
+          p.info.caps = found_caps.c_str ();
+          p.info.caps_len = found_caps.size ();
+          p.header_caps = earlier.header_caps;
+        }
+      }
+    }
     bool skip = !p.ok && run.malformed_policy == GST_KAFKA_SRC_MALFORMED_SKIP;
     bool ends = !skip && p.info.eos && run.handle_eos_marker &&
                 at_partition_end (self, m);
@@ -2131,7 +2245,16 @@ hand_out (GstKafkaSrc *self, Output &out, bool &eos)
       continue;
     }
 
-    GstFlowReturn ret = update_caps (self, m, p.info, p.header_caps);
+    bool may_look_back = ps != priv->parts.end () && !ps->second.looked_back;
+    GstFlowReturn ret = update_caps (self, m, p.info, p.header_caps,
+        may_look_back);
+    if (ret == FLOW_LOOK_BACK) {
+      /* Read again after the messages before it: not stored. */
+      if (look_back_for_caps (self, m))
+        continue;
+      note_skipped_for_caps (self, m);
+      ret = FLOW_WAIT_FOR_CAPS;
+    }
     if (ret == FLOW_WAIT_FOR_CAPS) {
       defer_store (self, partition, offset + 1);
       after_message (self, partition, offset);
