@@ -104,6 +104,7 @@
 
 #include <gst/base/gsttypefindhelper.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <map>
@@ -405,6 +406,8 @@ struct GstKafkaSrcPrivate
   bool topic_lost = false;
   /* The group gave this member no partition: said once. */
   bool idle_noted = false;
+  /* Some partition looks back for the caps (look_back_for_caps()). */
+  bool looking_back = false;
   gint64 lag_updated = 0;
   guint lag_count = 0;
 };
@@ -703,6 +706,27 @@ note_trouble (GstKafkaSrc *self, Trouble kind, const std::string &text,
 static void drop_batch (GstKafkaSrc *self,
     const rd_kafka_topic_partition_list_t *list);
 
+/* Moves the partitions of @list to their offsets, and drops what was taken
+ * from librdkafka before for those that moved. Returns librdkafka's error;
+ * a partition that could not move has its err set and plays on. */
+static gstkafka::Error
+seek_partitions (GstKafkaSrc *self, rd_kafka_topic_partition_list_t *list)
+{
+  gstkafka::Error error (
+      rd_kafka_seek_partitions (self->priv->rk, list, LIST_OFFSETS_TIMEOUT_MS));
+  if (error)
+    return error;
+  gstkafka::TopicPartitionList sought (
+      rd_kafka_topic_partition_list_new (list->cnt));
+  for (int i = 0; i < list->cnt; i++) {
+    if (!list->elems[i].err)
+      rd_kafka_topic_partition_list_add (sought.get (), list->elems[i].topic,
+          list->elems[i].partition);
+  }
+  drop_batch (self, sought.get ());
+  return error;
+}
+
 /* The topic was deleted and created again: the position librdkafka kept
  * for each partition belongs to the old topic, and would skip as many
  * messages of the new one, all of which are new. Reads it from its start,
@@ -727,15 +751,13 @@ restart_recreated_topic (GstKafkaSrc *self)
       "topic created again: reading its %d partition(s) "
       "from the start",
       list->cnt);
-  gstkafka::Error error (rd_kafka_seek_partitions (priv->rk, list.get (),
-      LIST_OFFSETS_TIMEOUT_MS));
+  gstkafka::Error error = seek_partitions (self, list.get ());
   if (error)
     GST_ELEMENT_WARNING (self, RESOURCE, SEEK,
         ("Could not go back to the start of Kafka topic '%s', created "
          "again: some of its first messages may be missed",
             priv->run.topic.c_str ()),
         ("%s", rd_kafka_error_string (error.get ())));
-  drop_batch (self, list.get ());
 }
 
 static void
@@ -769,24 +791,16 @@ static void
 note_topic_trouble (GstKafkaSrc *self, const std::string &detail)
 {
   GstKafkaSrcPrivate *priv = self->priv;
-  g_autofree gchar *text = nullptr;
-  if (priv->messages.load () > 0 && priv->run.partition >= 0)
-    text = g_strdup_printf ("Kafka topic '%s' partition %d no longer exists "
-                            "(the topic was deleted?); waiting for it to "
-                            "come back",
-        priv->run.topic.c_str (), priv->run.partition);
-  else if (priv->messages.load () > 0)
-    text = g_strdup_printf ("Kafka topic '%s' no longer exists (deleted?); "
-                            "waiting for it to come back",
-        priv->run.topic.c_str ());
-  else if (priv->run.partition >= 0)
-    text = g_strdup_printf ("Kafka topic '%s' partition %d does not exist "
-                            "(yet); waiting for it",
-        priv->run.topic.c_str (), priv->run.partition);
-  else
-    text = g_strdup_printf ("Kafka topic '%s' does not exist (yet); waiting "
-                            "for it",
-        priv->run.topic.c_str ());
+  g_autofree gchar *what =
+      priv->run.partition >= 0
+          ? g_strdup_printf ("Kafka topic '%s' partition %d",
+                priv->run.topic.c_str (), priv->run.partition)
+          : g_strdup_printf ("Kafka topic '%s'", priv->run.topic.c_str ());
+  /* Once read from, it was there: deleted since. */
+  g_autofree gchar *text = g_strdup_printf ("%s %s", what,
+      priv->messages.load () > 0
+          ? "no longer exists (deleted?); waiting for it to come back"
+          : "does not exist (yet); waiting for it");
   note_trouble (self, Trouble::TOPIC, text, detail);
 }
 
@@ -1380,6 +1394,7 @@ gst_kafka_src_start (GstBaseSrc *bsrc)
   priv->trouble_warned.clear ();
   priv->topic_lost = false;
   priv->idle_noted = false;
+  priv->looking_back = false;
   priv->messages = 0;
   priv->bytes = 0;
   priv->lag = -1;
@@ -1676,8 +1691,7 @@ look_back_for_caps (GstKafkaSrc *self, const rd_kafka_message_t *m)
   }
   e->offset = MAX (e->offset, m->offset - LOOKBACK_MAX_MESSAGES);
   gint64 from = e->offset;
-  gstkafka::Error error (rd_kafka_seek_partitions (priv->rk, list.get (),
-      LIST_OFFSETS_TIMEOUT_MS));
+  gstkafka::Error error = seek_partitions (self, list.get ());
   if (error || e->err) {
     GST_WARNING_OBJECT (self, "partition %d: could not look back: %s",
         m->partition,
@@ -1690,14 +1704,14 @@ look_back_for_caps (GstKafkaSrc *self, const rd_kafka_message_t *m)
       "for them from offset %" G_GINT64_FORMAT,
       m->partition, m->offset, from);
   ps.lookback_until = m->offset;
-  drop_batch (self, list.get ());
+  priv->looking_back = true;
   return true;
 }
 
 /* Decides the caps of a message and pushes them when they change. */
 static GstFlowReturn
 update_caps (GstKafkaSrc *self, const rd_kafka_message_t *m,
-    const gstkafka::FrameInfo &info, GstCaps *header_caps, bool may_look_back)
+    const gstkafka::FrameInfo &info, GstCaps *header_caps)
 {
   GstKafkaSrcPrivate *priv = self->priv;
   g_autoptr (GstCaps) caps = nullptr;
@@ -1740,8 +1754,11 @@ update_caps (GstKafkaSrc *self, const rd_kafka_message_t *m,
     }
     /* A delta unit cannot start the stream anyway: the next message with
      * the caps (a keyframe, a WebM cluster) is where to start. */
-    if (!caps && elsewhere && !delta && may_look_back)
-      return FLOW_LOOK_BACK;
+    if (!caps && elsewhere && !delta) {
+      auto it = priv->parts.find (m->partition);
+      if (it != priv->parts.end () && !it->second.looked_back)
+        return FLOW_LOOK_BACK;
+    }
     if (!caps && (delta || elsewhere)) {
       note_skipped_for_caps (self, m);
       return FLOW_WAIT_FOR_CAPS;
@@ -2142,6 +2159,42 @@ batch_take (GstKafkaSrcPrivate *priv)
   return m;
 }
 
+/* While looking back for the caps (look_back_for_caps()): whether @m, a
+ * message before the one that needs them, is there for its caps only; at
+ * that one, gives @p the last caps found. */
+static bool
+read_back (GstKafkaSrc *self, const rd_kafka_message_t *m, Parsed &p)
+{
+  GstKafkaSrcPrivate *priv = self->priv;
+  auto it = priv->parts.find (m->partition);
+  if (it == priv->parts.end () || it->second.lookback_until < 0) {
+    /* Maybe no partition looks back any more (taken away, sought). */
+    priv->looking_back = std::any_of (priv->parts.begin (), priv->parts.end (),
+        [] (const auto &ps) { return ps.second.lookback_until >= 0; });
+    return false;
+  }
+  PartitionState &ps = it->second;
+  if (m->offset < ps.lookback_until) {
+    if (p.info.caps)
+      ps.lookback_caps.assign (p.info.caps, p.info.caps_len);
+    return true;
+  }
+  ps.lookback_until = -1;
+  if (!p.info.caps && !ps.lookback_caps.empty () && !priv->caps) {
+    GST_INFO_OBJECT (self,
+        "partition %d offset %" G_GINT64_FORMAT ": caps %s, from an "
+        "earlier message",
+        m->partition, m->offset, ps.lookback_caps.c_str ());
+    Parsed earlier;
+    earlier.info.caps = ps.lookback_caps.c_str ();
+    earlier.info.caps_len = ps.lookback_caps.size ();
+    parse_caps (self, earlier);
+    p.header_caps = earlier.header_caps;
+  }
+  ps.lookback_caps.clear ();
+  return false;
+}
+
 /* Turns the batch's messages into buffers, in order, until the batch is
  * empty or a message has to wait until the buffers before it were pushed:
  * one with other caps, an end-of-stream marker, a consumer event other than
@@ -2182,34 +2235,9 @@ hand_out (GstKafkaSrc *self, Output &out, bool &eos)
 
     Parsed p;
     parse_message (self, m, p);
-    /* Looking back for the caps: the messages before the one that needs
-     * them are read for their caps only. */
-    auto ps = priv->parts.find (m->partition);
-    std::string found_caps;
-    if (ps != priv->parts.end () && ps->second.lookback_until >= 0) {
-      if (m->offset < ps->second.lookback_until) {
-        if (p.info.caps)
-          ps->second.lookback_caps.assign (p.info.caps, p.info.caps_len);
-        gstkafka::Message seen (batch_take (priv));
-        continue;
-      }
-      ps->second.lookback_until = -1;
-      found_caps.swap (ps->second.lookback_caps);
-      if (!p.info.caps && !found_caps.empty () && !priv->caps) {
-        Parsed earlier;
-        earlier.info.caps = found_caps.c_str ();
-        earlier.info.caps_len = found_caps.size ();
-        parse_caps (self, earlier);
-        GST_INFO_OBJECT (self,
-            "partition %d offset %" G_GINT64_FORMAT ": caps %s, from an "
-            "earlier message",
-            m->partition, m->offset, found_caps.c_str ());
-        if (earlier.header_caps) {
-          p.info.caps = found_caps.c_str ();
-          p.info.caps_len = found_caps.size ();
-          p.header_caps = earlier.header_caps;
-        }
-      }
+    if (G_UNLIKELY (priv->looking_back) && read_back (self, m, p)) {
+      gstkafka::Message seen (batch_take (priv));
+      continue;
     }
     bool skip = !p.ok && run.malformed_policy == GST_KAFKA_SRC_MALFORMED_SKIP;
     bool ends = !skip && p.info.eos && run.handle_eos_marker &&
@@ -2245,9 +2273,7 @@ hand_out (GstKafkaSrc *self, Output &out, bool &eos)
       continue;
     }
 
-    bool may_look_back = ps != priv->parts.end () && !ps->second.looked_back;
-    GstFlowReturn ret = update_caps (self, m, p.info, p.header_caps,
-        may_look_back);
+    GstFlowReturn ret = update_caps (self, m, p.info, p.header_caps);
     if (ret == FLOW_LOOK_BACK) {
       /* Read again after the messages before it: not stored. */
       if (look_back_for_caps (self, m))
@@ -2467,25 +2493,14 @@ gst_kafka_src_do_seek (GstBaseSrc *bsrc, GstSegment *segment)
       it->second.at_eof = false;
     }
   }
-  gstkafka::Error error (seek->cnt ? rd_kafka_seek_partitions (priv->rk,
-                                         seek.get (), LIST_OFFSETS_TIMEOUT_MS)
-                                   : nullptr);
-  if (error) {
+  /* What was taken from librdkafka before the seek is not wanted any
+   * more; a partition that could not seek plays on with it. */
+  gstkafka::Error error (
+      seek->cnt ? seek_partitions (self, seek.get ()) : nullptr);
+  if (error)
     GST_ELEMENT_WARNING (self, RESOURCE, SEEK,
         ("Kafka seek failed: playing on from the current position"),
         ("%s", rd_kafka_error_string (error.get ())));
-  } else {
-    /* What was taken from librdkafka before the seek is not wanted any
-     * more; a partition that could not seek plays on with it. */
-    gstkafka::TopicPartitionList sought (
-        rd_kafka_topic_partition_list_new (seek->cnt));
-    for (int i = 0; i < seek->cnt; i++) {
-      if (!seek->elems[i].err)
-        rd_kafka_topic_partition_list_add (sought.get (), seek->elems[i].topic,
-            seek->elems[i].partition);
-    }
-    drop_batch (self, sought.get ());
-  }
   priv->eos = false;
   return TRUE;
 }

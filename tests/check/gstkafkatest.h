@@ -39,58 +39,96 @@ unique_topic (const char *prefix)
          "-" + std::to_string (getpid ()) + "-" + std::to_string (++counter);
 }
 
+/* An administration client: a producer handle that never produces, and
+ * whose metadata requests never create a topic. */
+inline rd_kafka_t *
+admin_handle (const char *bootstrap = nullptr)
+{
+  char errstr[512];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new ();
+  rd_kafka_conf_set (conf, "bootstrap.servers",
+      bootstrap ? bootstrap : brokers (), errstr, sizeof (errstr));
+  rd_kafka_conf_set (conf, "allow.auto.create.topics", "false", errstr,
+      sizeof (errstr));
+  rd_kafka_t *rk = rd_kafka_new (RD_KAFKA_PRODUCER, conf, errstr,
+      sizeof (errstr));
+  if (!rk)
+    g_printerr ("rd_kafka_new: %s\n", errstr);
+  return rk;
+}
+
+/* Waits for the result of an administration request on @q: whether the
+ * one topic it names got no error (or @also_ok). */
+inline bool
+admin_result (rd_kafka_queue_t *q, const std::string &topic,
+    rd_kafka_resp_err_t also_ok = RD_KAFKA_RESP_ERR_NO_ERROR)
+{
+  rd_kafka_event_t *ev = rd_kafka_queue_poll (q, 30000);
+  if (!ev) {
+    g_printerr ("%s: no answer from the broker\n", topic.c_str ());
+    return false;
+  }
+  size_t n = 0;
+  const rd_kafka_topic_result_t **res = nullptr;
+  if (rd_kafka_event_type (ev) == RD_KAFKA_EVENT_CREATETOPICS_RESULT)
+    res = rd_kafka_CreateTopics_result_topics (
+        rd_kafka_event_CreateTopics_result (ev), &n);
+  else if (rd_kafka_event_type (ev) == RD_KAFKA_EVENT_DELETETOPICS_RESULT)
+    res = rd_kafka_DeleteTopics_result_topics (
+        rd_kafka_event_DeleteTopics_result (ev), &n);
+  rd_kafka_resp_err_t err = n == 1 ? rd_kafka_topic_result_error (res[0])
+                                   : RD_KAFKA_RESP_ERR__FAIL;
+  bool ok = err == RD_KAFKA_RESP_ERR_NO_ERROR || err == also_ok;
+  if (!ok)
+    g_printerr ("%s: %s\n", topic.c_str (),
+        n ? rd_kafka_topic_result_error_string (res[0]) : "no result");
+  rd_kafka_event_destroy (ev);
+  return ok;
+}
+
+/* Asks for @topic's metadata every 100 ms, for up to 10 s, until @done
+ * (given the topic's metadata) says it is as expected. */
+template <typename Done>
+inline void
+wait_for_topic (rd_kafka_t *rk, const std::string &topic, Done done)
+{
+  for (int i = 0; i < 100; i++) {
+    const rd_kafka_metadata_t *md = nullptr;
+    rd_kafka_topic_t *t = rd_kafka_topic_new (rk, topic.c_str (), nullptr);
+    bool ready = false;
+    if (rd_kafka_metadata (rk, 0, t, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      ready = md->topic_cnt == 1 && done (md->topics[0]);
+      rd_kafka_metadata_destroy (md);
+    }
+    rd_kafka_topic_destroy (t);
+    if (ready)
+      return;
+    g_usleep (100 * 1000);
+  }
+}
+
 /* Creates @topic and waits until the broker reports it. */
 inline bool
 create_topic (const std::string &topic, int partitions = 1, int rf = 1,
     const char *bootstrap = nullptr)
 {
   char errstr[512];
-  rd_kafka_conf_t *conf = rd_kafka_conf_new ();
-  rd_kafka_conf_set (conf, "bootstrap.servers",
-      bootstrap ? bootstrap : brokers (), errstr, sizeof (errstr));
-  rd_kafka_t *rk = rd_kafka_new (RD_KAFKA_PRODUCER, conf, errstr,
-      sizeof (errstr));
-  if (!rk) {
-    g_printerr ("rd_kafka_new: %s\n", errstr);
+  rd_kafka_t *rk = admin_handle (bootstrap);
+  if (!rk)
     return false;
-  }
   rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new (topic.c_str (), partitions,
       rf, errstr, sizeof (errstr));
   rd_kafka_queue_t *q = rd_kafka_queue_new (rk);
   rd_kafka_CreateTopics (rk, &nt, 1, nullptr, q);
-  rd_kafka_event_t *ev = rd_kafka_queue_poll (q, 30000);
-  bool ok = false;
-  if (ev) {
-    size_t n;
-    const rd_kafka_topic_result_t **res = rd_kafka_CreateTopics_result_topics (
-        rd_kafka_event_CreateTopics_result (ev), &n);
-    ok = n == 1 &&
-         (rd_kafka_topic_result_error (res[0]) == RD_KAFKA_RESP_ERR_NO_ERROR ||
-             rd_kafka_topic_result_error (res[0]) ==
-                 RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS);
-    if (!ok)
-      g_printerr ("CreateTopics %s: %s\n", topic.c_str (),
-          n ? rd_kafka_topic_result_error_string (res[0]) : "no result");
-    rd_kafka_event_destroy (ev);
-  }
-  /* Wait until metadata shows every partition with a leader. */
-  for (int i = 0; ok && i < 100; i++) {
-    const rd_kafka_metadata_t *md = nullptr;
-    rd_kafka_topic_t *t = rd_kafka_topic_new (rk, topic.c_str (), nullptr);
-    if (rd_kafka_metadata (rk, 0, t, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      bool ready = md->topic_cnt == 1 && md->topics[0].err == 0 &&
-                   md->topics[0].partition_cnt == partitions;
-      for (int p = 0; ready && p < md->topics[0].partition_cnt; p++)
-        ready = md->topics[0].partitions[p].leader >= 0;
-      rd_kafka_metadata_destroy (md);
-      rd_kafka_topic_destroy (t);
-      if (ready)
-        break;
-    } else {
-      rd_kafka_topic_destroy (t);
-    }
-    g_usleep (100 * 1000);
-  }
+  bool ok = admin_result (q, topic, RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS);
+  /* Every partition with a leader. */
+  if (ok)
+    wait_for_topic (rk, topic, [partitions] (const rd_kafka_metadata_topic &t) {
+      bool ready = t.err == 0 && t.partition_cnt == partitions;
+      for (int p = 0; ready && p < t.partition_cnt; p++)
+        ready = t.partitions[p].leader >= 0;
+      return ready;
+    });
   rd_kafka_NewTopic_destroy (nt);
   rd_kafka_queue_destroy (q);
   rd_kafka_destroy (rk);
@@ -101,48 +139,16 @@ create_topic (const std::string &topic, int partitions = 1, int rf = 1,
 inline bool
 delete_topic (const std::string &topic)
 {
-  char errstr[512];
-  rd_kafka_conf_t *conf = rd_kafka_conf_new ();
-  rd_kafka_conf_set (conf, "bootstrap.servers", brokers (), errstr,
-      sizeof (errstr));
-  /* Metadata requests below must not create the topic again. */
-  rd_kafka_conf_set (conf, "allow.auto.create.topics", "false", errstr,
-      sizeof (errstr));
-  rd_kafka_t *rk = rd_kafka_new (RD_KAFKA_PRODUCER, conf, errstr,
-      sizeof (errstr));
-  if (!rk) {
-    g_printerr ("rd_kafka_new: %s\n", errstr);
+  rd_kafka_t *rk = admin_handle ();
+  if (!rk)
     return false;
-  }
   rd_kafka_DeleteTopic_t *dt = rd_kafka_DeleteTopic_new (topic.c_str ());
   rd_kafka_queue_t *q = rd_kafka_queue_new (rk);
   rd_kafka_DeleteTopics (rk, &dt, 1, nullptr, q);
-  rd_kafka_event_t *ev = rd_kafka_queue_poll (q, 30000);
-  bool ok = false;
-  if (ev) {
-    size_t n;
-    const rd_kafka_topic_result_t **res = rd_kafka_DeleteTopics_result_topics (
-        rd_kafka_event_DeleteTopics_result (ev), &n);
-    ok = n == 1 &&
-         rd_kafka_topic_result_error (res[0]) == RD_KAFKA_RESP_ERR_NO_ERROR;
-    if (!ok)
-      g_printerr ("DeleteTopics %s: %s\n", topic.c_str (),
-          n ? rd_kafka_topic_result_error_string (res[0]) : "no result");
-    rd_kafka_event_destroy (ev);
-  }
-  for (int i = 0; ok && i < 100; i++) {
-    const rd_kafka_metadata_t *md = nullptr;
-    rd_kafka_topic_t *t = rd_kafka_topic_new (rk, topic.c_str (), nullptr);
-    bool gone = false;
-    if (rd_kafka_metadata (rk, 0, t, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      gone = md->topic_cnt == 1 && md->topics[0].err != 0;
-      rd_kafka_metadata_destroy (md);
-    }
-    rd_kafka_topic_destroy (t);
-    if (gone)
-      break;
-    g_usleep (100 * 1000);
-  }
+  bool ok = admin_result (q, topic);
+  if (ok)
+    wait_for_topic (rk, topic,
+        [] (const rd_kafka_metadata_topic &t) { return t.err != 0; });
   rd_kafka_DeleteTopic_destroy (dt);
   rd_kafka_queue_destroy (q);
   rd_kafka_destroy (rk);
