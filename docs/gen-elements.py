@@ -58,8 +58,8 @@ def render():
         description = next((l.strip()[len("Description"):].strip() for l in details
                             if l.strip().startswith("Description")), "")
         parts.append("**%s**: %s\n" % (long_name, description))
-        for title in ("Pad Templates:", "Element Properties:", "Element Signals:",
-                      "Element Actions:"):
+        for title in ("Pad Templates:", "URI handling capabilities:", "Element Properties:",
+                      "Element Signals:", "Element Actions:"):
             block = section(text, title)
             if not block:
                 continue

@@ -5,7 +5,10 @@
 
 #include "gstkafkacommon.h"
 
+#include <gst/base/gstbasesrc.h>
+
 #include <cstring>
+#include <vector>
 
 namespace gstkafka {
 
@@ -101,6 +104,307 @@ topic_name_problem (const std::string &topic)
   return "";
 }
 
+/* --- kafka:// URIs ------------------------------------------------------- */
+
+#define URI_SCHEME "kafka"
+#define URI_PREFIX URI_SCHEME "://"
+
+static const gchar *const uri_protocols[] = {URI_SCHEME, nullptr};
+
+/* The query of the URI last set, its librdkafka settings (for conf_new()),
+ * and why a URI set through the `uri` property was refused; qdata of the
+ * element, under its object lock. */
+static GQuark
+uri_query_quark (void)
+{
+  static GQuark q = g_quark_from_static_string ("gst-kafka-uri-query");
+  return q;
+}
+
+static GQuark
+uri_settings_quark (void)
+{
+  static GQuark q = g_quark_from_static_string ("gst-kafka-uri-settings");
+  return q;
+}
+
+static GQuark
+uri_problem_quark (void)
+{
+  static GQuark q = g_quark_from_static_string ("gst-kafka-uri-problem");
+  return q;
+}
+
+static const gchar *
+element_kind (GstElement *element)
+{
+  GstElementFactory *factory = gst_element_get_factory (element);
+  return factory ? GST_OBJECT_NAME (factory) : G_OBJECT_TYPE_NAME (element);
+}
+
+static GstURIType
+uri_get_type (GType type)
+{
+  return g_type_is_a (type, GST_TYPE_BASE_SRC) ? GST_URI_SRC : GST_URI_SINK;
+}
+
+static const gchar *const *
+uri_get_protocols (GType)
+{
+  return uri_protocols;
+}
+
+static gchar *
+uri_get_uri (GstURIHandler *handler)
+{
+  GstElement *element = GST_ELEMENT (handler);
+  g_autofree gchar *brokers = nullptr;
+  g_autofree gchar *topic = nullptr;
+
+  g_object_get (element, "brokers", &brokers, "topic", &topic, nullptr);
+  if (!topic)
+    return nullptr;
+  GST_OBJECT_LOCK (element);
+  const gchar *query = static_cast<const gchar *> (
+      g_object_get_qdata (G_OBJECT (element), uri_query_quark ()));
+  gchar *uri = g_strconcat (URI_PREFIX, brokers ? brokers : "", "/", topic,
+      query ? "?" : "", query ? query : "", nullptr);
+  GST_OBJECT_UNLOCK (element);
+  return uri;
+}
+
+/* Percent-decodes @s; nullptr for a malformed escape or, with @illegal,
+ * one of its characters decoded. */
+static gchar *
+uri_unescape (const std::string &s, const gchar *illegal = nullptr)
+{
+  return g_uri_unescape_segment (s.data (), s.data () + s.size (), illegal);
+}
+
+/* One property that a URI sets. */
+struct UriProperty
+{
+  GParamSpec *pspec;
+  GValue value = G_VALUE_INIT;
+
+  explicit UriProperty (GParamSpec *p) : pspec (p)
+  {
+    g_value_init (&value, p->value_type);
+  }
+  UriProperty (const UriProperty &) = delete;
+  UriProperty &operator= (const UriProperty &) = delete;
+  UriProperty (UriProperty &&o) noexcept : pspec (o.pspec)
+  {
+    value = o.value;
+    o.value = G_VALUE_INIT;
+  }
+  ~UriProperty ()
+  {
+    if (G_IS_VALUE (&value))
+      g_value_unset (&value);
+  }
+};
+
+/* Parses @uri against @element's properties. On success fills @brokers,
+ * @topic, @props, @settings (its librdkafka settings, nullptr when it has
+ * none) and @query. */
+static bool
+uri_parse (GstElement *element, const gchar *uri, std::string &brokers,
+    std::string &topic, std::vector<UriProperty> &props,
+    GstStructure **settings, std::string &query, GError **error)
+{
+  const gchar *kind = element_kind (element);
+  *settings = nullptr;
+
+  if (!uri || g_ascii_strncasecmp (uri, URI_PREFIX, strlen (URI_PREFIX))) {
+    g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_UNSUPPORTED_PROTOCOL,
+        "'%s' is not a kafka:// URI", uri ? uri : "(null)");
+    return false;
+  }
+  std::string rest (uri + strlen (URI_PREFIX));
+  std::string::size_type hash = rest.find ('#');
+  if (hash != std::string::npos)
+    rest.erase (hash);
+  std::string::size_type qmark = rest.find ('?');
+  if (qmark != std::string::npos) {
+    query = rest.substr (qmark + 1);
+    rest.erase (qmark);
+  }
+  std::string::size_type slash = rest.find ('/');
+  if (slash == std::string::npos || slash + 1 == rest.size ()) {
+    g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_BAD_URI,
+        "'%s' names no topic: the form is "
+        "kafka://HOST:PORT[,HOST:PORT...]/TOPIC[?PROPERTY=VALUE&...]",
+        uri);
+    return false;
+  }
+
+  g_autofree gchar *authority = uri_unescape (rest.substr (0, slash));
+  if (!authority) {
+    g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_BAD_URI,
+        "'%s': malformed %%-escape in the brokers", uri);
+    return false;
+  }
+  if (strchr (authority, '@')) {
+    g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_BAD_URI,
+        "'%s': a kafka:// URI takes no user name or password; give "
+        "sasl.username and sasl.password in the config-file property",
+        uri);
+    return false;
+  }
+  brokers = *authority ? authority : GST_KAFKA_DEFAULT_BROKERS;
+
+  std::string escaped_path = rest.substr (slash + 1);
+  g_autofree gchar *path = escaped_path.find ('/') == std::string::npos
+                               ? uri_unescape (escaped_path, "/")
+                               : nullptr;
+  if (!path) {
+    g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_BAD_URI,
+        "'%s': the path must be one topic name (no '/', no malformed "
+        "%%-escape)",
+        uri);
+    return false;
+  }
+  topic = path;
+  std::string problem = topic_name_problem (topic);
+  if (!problem.empty ()) {
+    g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_BAD_URI,
+        "'%s' is not a valid Kafka topic name: %s", topic.c_str (),
+        problem.c_str ());
+    return false;
+  }
+
+  g_auto (GStrv) params = g_strsplit (query.c_str (), "&", -1);
+  for (gchar **p = params; *p; p++) {
+    if (!**p)
+      continue;
+    const gchar *eq = strchr (*p, '=');
+    g_autofree gchar *key = eq ? uri_unescape (std::string (*p, eq - *p))
+                               : nullptr;
+    g_autofree gchar *value = eq ? uri_unescape (eq + 1) : nullptr;
+    if (!key || !value || !*key) {
+      g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_BAD_REFERENCE,
+          "'%s' in the URI is not KEY=VALUE", *p);
+      goto failed;
+    }
+    if (strchr (key, '.')) {
+      if (!*settings)
+        *settings = gst_structure_new_empty ("kafka");
+      gst_structure_set (*settings, key, G_TYPE_STRING, value, nullptr);
+      continue;
+    }
+    GParamSpec *pspec = g_object_class_find_property (G_OBJECT_GET_CLASS (
+                                                          element),
+        key);
+    if (!pspec || !(pspec->flags & G_PARAM_WRITABLE) || !strcmp (key, "uri") ||
+        !strcmp (key, "name") || !strcmp (key, "parent")) {
+      g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_BAD_REFERENCE,
+          "%s has no property '%s' that a URI can set (gst-inspect-1.0 %s "
+          "lists them; librdkafka settings have a '.' in their name)",
+          kind, key, kind);
+      goto failed;
+    }
+    UriProperty prop (pspec);
+    if (!gst_value_deserialize_with_pspec (&prop.value, value, pspec) ||
+        g_param_value_validate (pspec, &prop.value)) {
+      g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_BAD_REFERENCE,
+          "'%s' is not a valid value for %s's property '%s' (%s)", value, kind,
+          key, g_type_name (pspec->value_type));
+      goto failed;
+    }
+    props.push_back (std::move (prop));
+  }
+  return true;
+
+failed:
+  if (*settings)
+    gst_structure_free (*settings);
+  *settings = nullptr;
+  return false;
+}
+
+static bool
+uri_apply (GstElement *element, const gchar *uri, GError **error)
+{
+  std::string brokers, topic, query;
+  std::vector<UriProperty> props;
+  GstStructure *settings;
+
+  if (GST_STATE (element) > GST_STATE_READY ||
+      GST_STATE_PENDING (element) > GST_STATE_READY) {
+    g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_BAD_STATE,
+        "%s takes a new URI only in the NULL or READY state",
+        element_kind (element));
+    return false;
+  }
+  if (!uri_parse (element, uri, brokers, topic, props, &settings, query, error))
+    return false;
+
+  g_object_freeze_notify (G_OBJECT (element));
+  g_object_set (element, "brokers", brokers.c_str (), "topic", topic.c_str (),
+      nullptr);
+  for (UriProperty &p : props)
+    g_object_set_property (G_OBJECT (element), p.pspec->name, &p.value);
+  GST_OBJECT_LOCK (element);
+  g_object_set_qdata_full (G_OBJECT (element), uri_query_quark (),
+      query.empty () ? nullptr : g_strdup (query.c_str ()), g_free);
+  g_object_set_qdata_full (G_OBJECT (element), uri_settings_quark (), settings,
+      reinterpret_cast<GDestroyNotify> (gst_structure_free));
+  GST_OBJECT_UNLOCK (element);
+  g_object_thaw_notify (G_OBJECT (element));
+  return true;
+}
+
+static gboolean
+uri_set_uri (GstURIHandler *handler, const gchar *uri, GError **error)
+{
+  return uri_apply (GST_ELEMENT (handler), uri, error);
+}
+
+void
+uri_handler_init (gpointer g_iface, gpointer)
+{
+  auto iface = static_cast<GstURIHandlerInterface *> (g_iface);
+
+  iface->get_type = uri_get_type;
+  iface->get_protocols = uri_get_protocols;
+  iface->get_uri = uri_get_uri;
+  iface->set_uri = uri_set_uri;
+}
+
+void
+uri_set_property (GstElement *element, const gchar *uri)
+{
+  g_autoptr (GError) error = nullptr;
+  gchar *problem = nullptr;
+
+  if (uri && !uri_apply (element, uri, &error)) {
+    GST_WARNING_OBJECT (element, "uri: %s", error->message);
+    problem = g_strdup (error->message);
+  }
+  GST_OBJECT_LOCK (element);
+  g_object_set_qdata_full (G_OBJECT (element), uri_problem_quark (), problem,
+      g_free);
+  GST_OBJECT_UNLOCK (element);
+}
+
+gchar *
+uri_get_property (GstElement *element)
+{
+  return uri_get_uri (GST_URI_HANDLER (element));
+}
+
+std::string
+uri_problem (GstElement *element)
+{
+  GST_OBJECT_LOCK (element);
+  const gchar *problem = static_cast<const gchar *> (
+      g_object_get_qdata (G_OBJECT (element), uri_problem_quark ()));
+  std::string s = problem ? problem : "";
+  GST_OBJECT_UNLOCK (element);
+  return s;
+}
+
 static bool
 conf_set (rd_kafka_conf_t *conf, const char *key, const char *value,
     const char *origin, GError **error)
@@ -152,6 +456,7 @@ conf_load_file (rd_kafka_conf_t *conf, const gchar *path, GError **error)
 struct ApplyData
 {
   rd_kafka_conf_t *conf;
+  const char *origin;
   GError **error;
 };
 
@@ -171,12 +476,12 @@ conf_apply_field (GQuark field, const GValue *value, gpointer user_data)
 
   if (!str) {
     g_set_error (data->error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
-        "Invalid Kafka setting '%s' (config): value of type %s cannot be "
+        "Invalid Kafka setting '%s' (%s): value of type %s cannot be "
         "converted to a string",
-        key, G_VALUE_TYPE_NAME (value));
+        key, data->origin, G_VALUE_TYPE_NAME (value));
     return FALSE;
   }
-  return conf_set (data->conf, key, str, "config", data->error);
+  return conf_set (data->conf, key, str, data->origin, data->error);
 }
 
 Conf
@@ -205,8 +510,20 @@ conf_new (GstElement *element, GstDebugCategory *cat,
       !conf_load_file (conf.get (), config_file, error))
     return nullptr;
   if (config) {
-    ApplyData data = {conf.get (), error};
+    ApplyData data = {conf.get (), "config", error};
     if (!gst_structure_foreach (config, conf_apply_field, &data))
+      return nullptr;
+  }
+
+  GST_OBJECT_LOCK (element);
+  auto uri_settings = static_cast<const GstStructure *> (
+      g_object_get_qdata (G_OBJECT (element), uri_settings_quark ()));
+  g_autoptr (GstStructure)
+      settings = uri_settings ? gst_structure_copy (uri_settings) : nullptr;
+  GST_OBJECT_UNLOCK (element);
+  if (settings) {
+    ApplyData data = {conf.get (), "uri", error};
+    if (!gst_structure_foreach (settings, conf_apply_field, &data))
       return nullptr;
   }
   return conf;

@@ -139,7 +139,8 @@ struct ConfDefault
  * ones before: @defaults, bootstrap.servers = @brokers, the properties file
  * @config_file (Java/librdkafka style "key=value" lines, '#' comments, like
  * kcat -F), then the fields of @config (a GstStructure whose name is
- * ignored). client.id defaults to the element's name. librdkafka's log is
+ * ignored), then the librdkafka settings of the element's kafka:// URI.
+ * client.id defaults to the element's name. librdkafka's log is
  * forwarded into @cat with @element as the object, and @element becomes the
  * configuration's opaque.
  *
@@ -160,6 +161,30 @@ GstStructure *conf_redact (const GstStructure *config);
  * accepts 1 to 249 characters, each an ASCII letter, digit, '.', '_' or
  * '-', other than "." and "..". */
 std::string topic_name_problem (const std::string &topic);
+
+/* --- kafka:// URIs ------------------------------------------------------- */
+
+/* Both elements are URI handlers for
+ * "kafka://[HOST[:PORT][,HOST[:PORT]...]]/TOPIC[?KEY=VALUE[&KEY=VALUE...]]":
+ * the authority sets `brokers` (the default brokers when it is empty), the
+ * path `topic`, and each query parameter the element property KEY or, when
+ * KEY contains a '.', the librdkafka setting KEY, which conf_new() applies
+ * after `config`. Keys and values are percent-decoded.
+ *
+ * The GstURIHandler interface of both (a source or a sink by base class):
+ * get_uri gives "kafka://BROKERS/TOPIC" and the query of the URI last set
+ * (nullptr while no topic is set); set_uri sets every property the URI
+ * names or, on error, none, and is refused above READY (the properties
+ * apply at start). */
+void uri_handler_init (gpointer iface, gpointer data);
+
+/* The `uri` property: like set_uri, but a refused URI is kept, for
+ * start() to report through uri_problem(). */
+void uri_set_property (GstElement *element, const gchar *uri);
+gchar *uri_get_property (GstElement *element);
+
+/* Why the URI set through the `uri` property was refused, or "". */
+std::string uri_problem (GstElement *element);
 
 /* --- Message headers ----------------------------------------------------- */
 

@@ -66,6 +66,11 @@
  * ]| Sends H.264 access units (SPS/PPS repeated on keyframes, where the caps
  * travel too); the connection settings (TLS, SASL) come from a
  * librdkafka/Java-style properties file.
+ * |[
+ * gst-launch-1.0 videotestsrc ! pngenc ! \
+ *     "kafka://localhost:9092/my-topic?key=camera-3&linger.ms=0"
+ * ]| kafkasink handles `kafka://` URIs (#GstKafkaSink:uri): brokers, topic,
+ * properties and librdkafka settings in one string.
  *
  * Since: 0.1
  */
@@ -126,6 +131,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_kafka_sink_debug);
 enum
 {
   PROP_0,
+  PROP_URI,
   PROP_BROKERS,
   PROP_TOPIC,
   PROP_KEY,
@@ -360,7 +366,8 @@ static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
     GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
 
 #define gst_kafka_sink_parent_class parent_class
-G_DEFINE_TYPE (GstKafkaSink, gst_kafka_sink, GST_TYPE_BASE_SINK);
+G_DEFINE_TYPE_WITH_CODE (GstKafkaSink, gst_kafka_sink, GST_TYPE_BASE_SINK,
+    G_IMPLEMENT_INTERFACE (GST_TYPE_URI_HANDLER, gstkafka::uri_handler_init));
 GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (kafkasink, "kafkasink", GST_RANK_NONE,
     GST_TYPE_KAFKA_SINK, kafka_element_init (plugin));
 
@@ -404,6 +411,11 @@ gst_kafka_sink_set_property (GObject *object, guint prop_id,
 {
   GstKafkaSink *self = GST_KAFKA_SINK (object);
   Settings &s = self->priv->settings;
+
+  if (prop_id == PROP_URI) {
+    gstkafka::uri_set_property (GST_ELEMENT (self), g_value_get_string (value));
+    return;
+  }
 
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
@@ -457,6 +469,10 @@ gst_kafka_sink_get_property (GObject *object, guint prop_id, GValue *value,
   Settings &s = priv->settings;
 
   switch (prop_id) {
+  case PROP_URI:
+    g_value_take_string (value,
+        gstkafka::uri_get_property (GST_ELEMENT (self)));
+    return;
   case PROP_MESSAGES_QUEUED:
   case PROP_BYTES_QUEUED:
   case PROP_MESSAGES_DELIVERED:
@@ -938,6 +954,14 @@ gst_kafka_sink_start (GstBaseSink *bsink)
   config = s.config ? gst_structure_copy (s.config) : nullptr;
   GST_OBJECT_UNLOCK (self);
 
+  std::string uri_problem = gstkafka::uri_problem (GST_ELEMENT (self));
+  if (!uri_problem.empty ()) {
+    if (config)
+      gst_structure_free (config);
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+        ("Invalid 'uri' property: %s", uri_problem.c_str ()), (nullptr));
+    return FALSE;
+  }
   if (session.topic.empty ()) {
     if (config)
       gst_structure_free (config);
@@ -1662,6 +1686,31 @@ gst_kafka_sink_class_init (GstKafkaSinkClass *klass)
   gobject_class->set_property = gst_kafka_sink_set_property;
   gobject_class->get_property = gst_kafka_sink_get_property;
   gobject_class->finalize = gst_kafka_sink_finalize;
+
+  /**
+   * GstKafkaSink:uri:
+   *
+   * The Kafka topic to write to as a URI,
+   * `kafka://HOST:PORT[,HOST:PORT...]/TOPIC[?PROPERTY=VALUE&...]`, e.g.
+   * `kafka://localhost:9092/my-topic?key=camera-1&linger.ms=0`. It sets
+   * #GstKafkaSink:brokers (the default ones when no host is given) and
+   * #GstKafkaSink:topic, and each query parameter sets the property of that
+   * name; a parameter whose name contains a '.' is a librdkafka setting,
+   * applied after #GstKafkaSink:config. Names and values are percent-decoded.
+   * The element is also a URI handler for `kafka://`, so such a URI works
+   * wherever GStreamer takes one
+   * (`gst-launch-1.0`, `playbin`, `uridecodebin`,
+   * gst_element_make_from_uri()). A URI that cannot be applied is reported
+   * as an error when the element starts. Keep passwords in
+   * #GstKafkaSink:config-file, not in a URI.
+   *
+   * Since: 0.2
+   */
+  g_object_class_install_property (gobject_class, PROP_URI,
+      g_param_spec_string ("uri", "URI",
+          "kafka://HOST:PORT[,HOST:PORT...]/TOPIC[?PROPERTY=VALUE&...]: sets "
+          "brokers, topic and the properties named in the query",
+          nullptr, rw));
 
   /**
    * GstKafkaSink:brokers:

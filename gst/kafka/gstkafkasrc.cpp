@@ -90,6 +90,10 @@
  *     kafkasink topic=camera-1-archive sync=false
  * ]| Copies a topic to another with its timing, flags, caps and Kafka
  * timestamps, a list of messages at a time, then stops.
+ * |[
+ * gst-launch-1.0 playbin uri=kafka://localhost:9092/my-topic
+ * ]| kafkasrc handles `kafka://` URIs (#GstKafkaSrc:uri), so players and
+ * uridecodebin open a topic like a file or an HTTP stream.
  *
  * Since: 0.1
  */
@@ -164,6 +168,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_kafka_src_debug);
 enum
 {
   PROP_0,
+  PROP_URI,
   PROP_BROKERS,
   PROP_TOPIC,
   PROP_GROUP_ID,
@@ -422,7 +427,8 @@ static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
 
 #define gst_kafka_src_parent_class parent_class
-G_DEFINE_TYPE (GstKafkaSrc, gst_kafka_src, GST_TYPE_PUSH_SRC);
+G_DEFINE_TYPE_WITH_CODE (GstKafkaSrc, gst_kafka_src, GST_TYPE_PUSH_SRC,
+    G_IMPLEMENT_INTERFACE (GST_TYPE_URI_HANDLER, gstkafka::uri_handler_init));
 GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (kafkasrc, "kafkasrc", GST_RANK_NONE,
     GST_TYPE_KAFKA_SRC, kafka_element_init (plugin));
 
@@ -505,6 +511,10 @@ gst_kafka_src_set_property (GObject *object, guint prop_id, const GValue *value,
 
   if (prop_id == PROP_IS_LIVE) {
     gst_base_src_set_live (GST_BASE_SRC (self), g_value_get_boolean (value));
+    return;
+  }
+  if (prop_id == PROP_URI) {
+    gstkafka::uri_set_property (GST_ELEMENT (self), g_value_get_string (value));
     return;
   }
 
@@ -591,6 +601,10 @@ gst_kafka_src_get_property (GObject *object, guint prop_id, GValue *value,
   Settings &s = priv->settings;
 
   switch (prop_id) {
+  case PROP_URI:
+    g_value_take_string (value,
+        gstkafka::uri_get_property (GST_ELEMENT (self)));
+    return;
   case PROP_IS_LIVE:
     g_value_set_boolean (value, gst_base_src_is_live (GST_BASE_SRC (self)));
     return;
@@ -1290,6 +1304,12 @@ gst_kafka_src_start (GstBaseSrc *bsrc)
   GST_OBJECT_UNLOCK (self);
   run.live = gst_base_src_is_live (bsrc);
 
+  std::string uri_problem = gstkafka::uri_problem (GST_ELEMENT (self));
+  if (!uri_problem.empty ()) {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+        ("Invalid 'uri' property: %s", uri_problem.c_str ()), (nullptr));
+    return FALSE;
+  }
   if (run.topic.empty ()) {
     GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
         ("No Kafka topic set: set the topic property"), (nullptr));
@@ -2535,6 +2555,31 @@ gst_kafka_src_class_init (GstKafkaSrcClass *klass)
   gobject_class->set_property = gst_kafka_src_set_property;
   gobject_class->get_property = gst_kafka_src_get_property;
   gobject_class->finalize = gst_kafka_src_finalize;
+
+  /**
+   * GstKafkaSrc:uri:
+   *
+   * The Kafka topic to read as a URI,
+   * `kafka://HOST:PORT[,HOST:PORT...]/TOPIC[?PROPERTY=VALUE&...]`, e.g.
+   * `kafka://localhost:9092/my-topic?group-id=view&start-from=latest`. It sets
+   * #GstKafkaSrc:brokers (the default ones when no host is given) and
+   * #GstKafkaSrc:topic, and each query parameter sets the property of that
+   * name; a parameter whose name contains a '.' is a librdkafka setting,
+   * applied after #GstKafkaSrc:config. Names and values are percent-decoded.
+   * The element is also a URI handler for `kafka://`, so such a URI works
+   * wherever GStreamer takes one
+   * (`gst-launch-1.0`, `playbin`, `uridecodebin`,
+   * gst_element_make_from_uri()). A URI that cannot be applied is reported
+   * as an error when the element starts. Keep passwords in
+   * #GstKafkaSrc:config-file, not in a URI.
+   *
+   * Since: 0.2
+   */
+  g_object_class_install_property (gobject_class, PROP_URI,
+      g_param_spec_string ("uri", "URI",
+          "kafka://HOST:PORT[,HOST:PORT...]/TOPIC[?PROPERTY=VALUE&...]: sets "
+          "brokers, topic and the properties named in the query",
+          nullptr, rw));
 
   /**
    * GstKafkaSrc:brokers:
