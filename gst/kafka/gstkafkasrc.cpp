@@ -37,6 +37,10 @@
  * come again). Without a group-id the element reads every partition
  * (or #GstKafkaSrc:partition) on its own and commits nothing.
  *
+ * With #GstKafkaSrc:key only the messages with that key are delivered:
+ * several streams can share a topic, each under the key its kafkasink
+ * gives it.
+ *
  * With #GstKafkaSrc:buffer-list the messages already waiting in librdkafka
  * go downstream together as a #GstBufferList, which costs less per small
  * message. Messages taken from librdkafka but not pushed yet are dropped
@@ -173,6 +177,7 @@ enum
   PROP_TOPIC,
   PROP_GROUP_ID,
   PROP_PARTITION,
+  PROP_KEY,
   PROP_CONFIG,
   PROP_CONFIG_FILE,
   PROP_START_FROM,
@@ -202,6 +207,7 @@ struct Settings
   gchar *topic = nullptr;
   gchar *group_id = nullptr;
   gint partition = DEFAULT_PARTITION;
+  gchar *key = nullptr;
   GstStructure *config = nullptr;
   gchar *config_file = nullptr;
   GstKafkaSrcStartFrom start_from = DEFAULT_START_FROM;
@@ -226,6 +232,7 @@ struct Settings
     g_free (brokers);
     g_free (topic);
     g_free (group_id);
+    g_free (key);
     g_free (config_file);
     if (config)
       gst_structure_free (config);
@@ -239,6 +246,8 @@ struct Run
   std::string brokers;
   std::string topic;
   gint partition = DEFAULT_PARTITION;
+  /* Deliver only the messages with this key, unless empty. */
+  std::string key;
   GstKafkaSrcStartFrom start_from = DEFAULT_START_FROM;
   gint64 start_offset = DEFAULT_START_OFFSET;
   gint64 start_time = DEFAULT_START_TIME;
@@ -535,6 +544,10 @@ gst_kafka_src_set_property (GObject *object, guint prop_id, const GValue *value,
   case PROP_PARTITION:
     s.partition = g_value_get_int (value);
     break;
+  case PROP_KEY:
+    g_free (s.key);
+    s.key = g_value_dup_string (value);
+    break;
   case PROP_CONFIG:
     if (s.config)
       gst_structure_free (s.config);
@@ -634,6 +647,9 @@ gst_kafka_src_get_property (GObject *object, guint prop_id, GValue *value,
     break;
   case PROP_GROUP_ID:
     g_value_set_string (value, s.group_id);
+    break;
+  case PROP_KEY:
+    g_value_set_string (value, s.key);
     break;
   case PROP_PARTITION:
     g_value_set_int (value, s.partition);
@@ -1287,6 +1303,7 @@ gst_kafka_src_start (GstBaseSrc *bsrc)
   run.brokers = s.brokers ? s.brokers : "";
   run.topic = s.topic ? s.topic : "";
   run.partition = s.partition;
+  run.key = s.key ? s.key : "";
   run.start_from = s.start_from;
   run.start_offset = s.start_offset;
   run.start_time = s.start_time;
@@ -2215,6 +2232,24 @@ read_back (GstKafkaSrc *self, const rd_kafka_message_t *m, Parsed &p)
   return false;
 }
 
+static bool
+has_key (const rd_kafka_message_t *m, const std::string &key)
+{
+  return m->key && m->key_len == key.size () &&
+         !memcmp (m->key, key.data (), key.size ());
+}
+
+/* Whether @offset of @partition is read again for the caps only (see
+ * read_back()): its position was passed before. */
+static bool
+re_reading (GstKafkaSrcPrivate *priv, gint32 partition, gint64 offset)
+{
+  if (G_LIKELY (!priv->looking_back))
+    return false;
+  auto it = priv->parts.find (partition);
+  return it != priv->parts.end () && offset < it->second.lookback_until;
+}
+
 /* Turns the batch's messages into buffers, in order, until the batch is
  * empty or a message has to wait until the buffers before it were pushed:
  * one with other caps, an end-of-stream marker, a consumer event other than
@@ -2250,6 +2285,16 @@ hand_out (GstKafkaSrc *self, Output &out, bool &eos)
           "partition %d offset %" G_GINT64_FORMAT " is past stop-at",
           m->partition, m->offset);
       gstkafka::Message skipped (batch_take (priv));
+      continue;
+    }
+    if (G_UNLIKELY (!run.key.empty ()) && !has_key (m, run.key)) {
+      gint32 partition = m->partition;
+      gint64 offset = m->offset;
+      gstkafka::Message other (batch_take (priv));
+      if (!re_reading (priv, partition, offset)) {
+        defer_store (self, partition, offset + 1);
+        after_message (self, partition, offset);
+      }
       continue;
     }
 
@@ -2636,6 +2681,26 @@ gst_kafka_src_class_init (GstKafkaSrcClass *klass)
       g_param_spec_int ("partition", "Partition",
           "Partition to read, -1 for all (or the group's share)", -1,
           G_MAXINT32, DEFAULT_PARTITION, rw));
+
+  /**
+   * GstKafkaSrc:key:
+   *
+   * Deliver only the messages with this key, as written by kafkasink's
+   * #GstKafkaSink:key: several streams (cameras, say) share one topic, each
+   * under its own key, and a viewer plays one of them. The other messages
+   * are read and passed over (their offsets are committed like any other),
+   * so the viewer still reads every partition it has; kafkasink's keys keep
+   * a stream in one partition, in order. An end-of-stream marker ends the
+   * stream only when no message of any key follows it. Unset or empty:
+   * every message.
+   *
+   * Since: 0.2
+   */
+  g_object_class_install_property (gobject_class, PROP_KEY,
+      g_param_spec_string ("key", "Key",
+          "Deliver only the messages with this Kafka key (unset: every "
+          "message)",
+          nullptr, rw));
 
   /**
    * GstKafkaSrc:config:

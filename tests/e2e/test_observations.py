@@ -12,7 +12,7 @@ import time
 import unittest
 
 from e2elib import (E2ETest, Frames, Launch, MultipartClient, brokers, create_topic,
-                    free_port, produce_frames, unique, viewer, wait_for)
+                    free_port, kcat_messages, produce_frames, unique, viewer, wait_for)
 
 N = 90
 
@@ -74,6 +74,40 @@ class Observations(E2ETest):
         self.assert_sequential(got[:N], first=0)
         self.assert_sequential(got[N:], first=0)
         c.close()
+        self.assertEqual(v.interrupt(), 0, v.output())
+
+    def test_5_and_6_cameras_share_a_topic_by_key(self):
+        """Two live cameras write into one topic at the same time, each
+        under its own key (kafkasink key=); a viewer with kafkasrc key=
+        shows one camera's frames, all of them, in order, and none of the
+        other's."""
+        topic = unique("obs5key")
+        create_topic(topic, 1)
+        door = Launch(*self.frames.producer(live=True), "!", "kafkasink",
+                      "brokers=" + brokers(), "topic=" + topic, "key=door",
+                      name="door camera")
+        yard = Launch("videotestsrc", "is-live=true", "num-buffers=%d" % N, "pattern=snow", "!",
+                      "video/x-raw,width=160,height=120,framerate=30/1", "!", "pngenc",
+                      "compression-level=1", "!", "kafkasink", "brokers=" + brokers(),
+                      "topic=" + topic, "key=yard", name="yard camera")
+        door.wait()
+        yard.wait()
+        keys = kcat_messages(topic, 2 * N, fmt="%k\n").decode()
+        self.assertEqual(sorted(set(keys.split())), ["door", "yard"])
+        self.assertNotEqual(keys.split()[:N], ["door"] * N, "the cameras did not interleave")
+
+        v, port = self.start_viewer(topic, unique("view"), extra_src=["key=door"])
+        c = MultipartClient(port)
+        self.assert_sequential(self.read_indices(c, N), first=0)
+        c.close()
+        self.assertEqual(v.interrupt(), 0, v.output())
+
+        v, port = self.start_viewer(topic, unique("view"), extra_src=["key=yard"])
+        c = MultipartClient(port)
+        parts = [body for _h, body, _t in c.parts(N - 1)]
+        c.close()
+        self.assertEqual([i for i in map(self.frames.which, parts) if i is not None], [],
+                         "the yard viewer showed door frames")
         self.assertEqual(v.interrupt(), 0, v.output())
 
     def test_1_reload_does_not_restart(self):

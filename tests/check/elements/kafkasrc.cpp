@@ -57,10 +57,11 @@ public:
     rd_kafka_destroy (rk_);
   }
 
-  /* Sends @payload with @info's headers (none when nullptr). */
+  /* Sends @payload with @info's headers (none when nullptr) and @key. */
   void send (const std::string &topic, const std::string &payload,
       const gstkafka::FrameInfo *info = nullptr,
-      gint32 partition = RD_KAFKA_PARTITION_UA, gint64 timestamp = 0)
+      gint32 partition = RD_KAFKA_PARTITION_UA, gint64 timestamp = 0,
+      const char *key = nullptr)
   {
     rd_kafka_headers_t *hdrs = nullptr;
     if (info) {
@@ -71,6 +72,7 @@ public:
         RD_KAFKA_V_TOPIC (topic.c_str ()), RD_KAFKA_V_PARTITION (partition),
         RD_KAFKA_V_VALUE (const_cast<char *> (payload.data ()),
             payload.size ()),
+        RD_KAFKA_V_KEY (key, key ? strlen (key) : 0),
         RD_KAFKA_V_MSGFLAGS (RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS (hdrs),
         RD_KAFKA_V_TIMESTAMP (timestamp), RD_KAFKA_V_END);
     if (err && hdrs)
@@ -569,6 +571,104 @@ GST_START_TEST (test_start_from_earliest_offset_tail)
       err->message);
   g_error_free (err);
   gst_message_unref (warning);
+}
+GST_END_TEST;
+
+/* The offset @group committed for partition 0 of @topic. */
+static gint64
+committed_offset (const std::string &topic, const std::string &group)
+{
+  char errstr[512];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new ();
+  rd_kafka_conf_set (conf, "bootstrap.servers", kafkatest::brokers (), errstr,
+      sizeof (errstr));
+  rd_kafka_conf_set (conf, "group.id", group.c_str (), errstr, sizeof (errstr));
+  gstkafka::Handle rk (
+      rd_kafka_new (RD_KAFKA_CONSUMER, conf, errstr, sizeof (errstr)));
+  fail_unless (rk != nullptr, "%s", errstr);
+  gstkafka::TopicPartitionList list (rd_kafka_topic_partition_list_new (1));
+  rd_kafka_topic_partition_list_add (list.get (), topic.c_str (), 0);
+  fail_unless_equals_int (rd_kafka_committed (rk.get (), list.get (), 10000),
+      RD_KAFKA_RESP_ERR_NO_ERROR);
+  return list->elems[0].offset;
+}
+
+/* Two cameras in one topic under their keys, with messages of other
+ * clients between them: key= plays one camera, with its own caps, and
+ * commits past the others' messages. */
+GST_START_TEST (test_key_filter)
+{
+  const char *caps_2 = "video/x-test, width=(int)8, height=(int)8";
+  std::string topic = kafkatest::unique_topic ("src-key");
+  fail_unless (kafkatest::create_topic (topic));
+  std::vector<std::string> cam_1;
+  gint64 now_ms = g_get_real_time () / 1000;
+  {
+    Producer p;
+    for (int i = 0; i < 6; i++) {
+      /* cam-1: caps with its first frame only, later ones say they went
+       * elsewhere; cam-2: other caps, and an end-of-stream marker in the
+       * middle; a client without headers or key. */
+      gstkafka::FrameInfo one = frame_info (1, i, i * 40 * GST_MSECOND,
+          i ? nullptr : CAPS_STR);
+      one.caps_elsewhere = i;
+      p.send (topic, "one-" + payload (i), &one, 0, now_ms + i, "cam-1");
+      cam_1.push_back ("one-" + payload (i));
+      gstkafka::FrameInfo two = frame_info (2, i, i * 40 * GST_MSECOND, caps_2);
+      two.eos = i == 3;
+      p.send (topic, "two-" + payload (i), &two, 0, now_ms + i, "cam-2");
+      p.send (topic, "bare-" + payload (i), nullptr, 0, now_ms + i);
+    }
+  }
+  std::string group = "key-" + topic;
+  {
+    Src s (topic, "is-live=false stop-at=end key=cam-1 group-id=" + group);
+    s.play ();
+    std::vector<GstBuffer *> bufs = s.until_eos ();
+    fail_unless (payloads_of (bufs) == cam_1, "%d buffers", (int) bufs.size ());
+    std::vector<std::string> pushed = caps_pushed (s.h);
+    fail_unless_equals_int (pushed.size (), 1);
+    fail_unless_equals_string (pushed[0].c_str (), CAPS_STR);
+    for (size_t i = 1; i < bufs.size (); i++)
+      fail_if (GST_BUFFER_FLAG_IS_SET (bufs[i], GST_BUFFER_FLAG_DISCONT),
+          "buffer %d", (int) i);
+    fail_if (s.wait_message (GST_MESSAGE_WARNING, 0));
+    unref_all (bufs);
+  }
+  /* Committed past the last message, whatever its key. */
+  fail_unless_equals_int64 (committed_offset (topic, group), 18);
+
+  /* cam-2's end-of-stream marker (its message 3) has messages after it:
+   * passed over, as without a key, and the five others played. */
+  {
+    Src s (topic, "is-live=false stop-at=end key=cam-2");
+    s.play ();
+    std::vector<GstBuffer *> bufs = s.until_eos ();
+    fail_unless_equals_int (bufs.size (), 5);
+    unref_all (bufs);
+  }
+
+  /* Starting at a cam-1 frame without caps: the look back for them finds
+   * cam-1's, not the cam-2 caps between. */
+  {
+    Src s (topic,
+        "is-live=false stop-at=end key=cam-1 start-from=offset start-offset=6");
+    s.play ();
+    std::vector<GstBuffer *> bufs = s.until_eos ();
+    fail_unless (payloads_of (bufs) ==
+                 std::vector<std::string> (cam_1.begin () + 2, cam_1.end ()));
+    std::vector<std::string> pushed = caps_pushed (s.h);
+    fail_unless_equals_int (pushed.size (), 1);
+    fail_unless_equals_string (pushed[0].c_str (), CAPS_STR);
+    fail_if (s.wait_message (GST_MESSAGE_INFO, 0));
+    unref_all (bufs);
+  }
+
+  /* A key nobody wrote: nothing, and EOS at the end. */
+  Src s (topic, "is-live=false stop-at=end key=cam-3");
+  s.play ();
+  std::vector<GstBuffer *> bufs = s.until_eos ();
+  fail_unless_equals_int (bufs.size (), 0);
 }
 GST_END_TEST;
 
@@ -1631,6 +1731,7 @@ kafkasrc_suite (void)
   tcase_add_test (tc, test_headers_restored);
   tcase_add_test (tc, test_caps_change_and_discont);
   tcase_add_test (tc, test_start_from_earliest_offset_tail);
+  tcase_add_test (tc, test_key_filter);
   tcase_add_test (tc, test_start_from_latest);
   tcase_add_test (tc, test_start_and_stop_timestamp);
   tcase_add_test (tc, test_resume_committed);
