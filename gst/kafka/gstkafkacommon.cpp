@@ -529,6 +529,36 @@ conf_new (GstElement *element, GstDebugCategory *cat,
   return conf;
 }
 
+/* --- GstKafkaMeta -------------------------------------------------------- */
+
+void
+kafka_meta_register ()
+{
+  static gsize done = 0;
+  if (g_once_init_enter (&done)) {
+    static const gchar *tags[] = {nullptr};
+    /* GStreamer's default transform copies the structure with the buffer. */
+    gst_meta_register_custom (GST_KAFKA_META_NAME, tags, nullptr, nullptr,
+        nullptr);
+    g_once_init_leave (&done, 1);
+  }
+}
+
+void
+kafka_meta_add (GstBuffer *buf, const char *topic, const rd_kafka_message_t *m)
+{
+  GstCustomMeta *meta = gst_buffer_add_custom_meta (buf, GST_KAFKA_META_NAME);
+  GstStructure *s = gst_custom_meta_get_structure (meta);
+  gst_structure_set (s, "topic", G_TYPE_STRING, topic, "partition", G_TYPE_INT,
+      m->partition, "offset", G_TYPE_INT64, m->offset, "timestamp",
+      G_TYPE_INT64, rd_kafka_message_timestamp (m, nullptr), nullptr);
+  if (m->key) {
+    GBytes *key = g_bytes_new (m->key, m->key_len);
+    gst_structure_set (s, "key", G_TYPE_BYTES, key, nullptr);
+    g_bytes_unref (key);
+  }
+}
+
 /* --- Header codec -------------------------------------------------------- */
 
 /* Big-endian fields at any alignment: a memcpy and a byte swap.

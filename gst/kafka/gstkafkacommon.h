@@ -186,6 +186,18 @@ gchar *uri_get_property (GstElement *element);
 /* Why the URI set through the `uri` property was refused, or "". */
 std::string uri_problem (GstElement *element);
 
+/* --- GstKafkaMeta -------------------------------------------------------- */
+
+/* Name of the GstCustomMeta kafkasrc attaches with add-kafka-meta=true. */
+#define GST_KAFKA_META_NAME "GstKafkaMeta"
+
+/* Registers GstKafkaMeta (once). */
+void kafka_meta_register ();
+
+/* Attaches a GstKafkaMeta describing @m, a message of @topic, to @buf. */
+void kafka_meta_add (GstBuffer *buf, const char *topic,
+    const rd_kafka_message_t *m);
+
 /* --- Message headers ----------------------------------------------------- */
 
 /* What kafkasink writes into a message's headers about its buffer. */

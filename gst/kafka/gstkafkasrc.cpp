@@ -141,6 +141,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_kafka_src_debug);
 #define DEFAULT_STATS_INTERVAL 0
 #define DEFAULT_BUFFER_LIST FALSE
 #define DEFAULT_ADD_REFERENCE_TIMESTAMP_META FALSE
+#define DEFAULT_ADD_KAFKA_META FALSE
 
 /* Longest single poll: deadlines (timeout, stop-time) are checked this
  * often. unlock() wakes a poll at once, whatever its timeout. */
@@ -194,6 +195,7 @@ enum
   PROP_STATS_INTERVAL,
   PROP_BUFFER_LIST,
   PROP_ADD_REFERENCE_TIMESTAMP_META,
+  PROP_ADD_KAFKA_META,
   PROP_MESSAGES,
   PROP_BYTES,
   PROP_CONSUMER_LAG,
@@ -223,6 +225,7 @@ struct Settings
   guint stats_interval = DEFAULT_STATS_INTERVAL;
   gboolean buffer_list = DEFAULT_BUFFER_LIST;
   gboolean add_reference_timestamp_meta = DEFAULT_ADD_REFERENCE_TIMESTAMP_META;
+  gboolean add_kafka_meta = DEFAULT_ADD_KAFKA_META;
 
   Settings () = default;
   Settings (const Settings &) = delete;
@@ -259,6 +262,7 @@ struct Run
   bool live = DEFAULT_IS_LIVE;
   bool buffer_list = DEFAULT_BUFFER_LIST;
   bool add_reference_timestamp_meta = DEFAULT_ADD_REFERENCE_TIMESTAMP_META;
+  bool add_kafka_meta = DEFAULT_ADD_KAFKA_META;
   /* Group that commits (the user's), or a private one that does not. */
   bool commits = false;
   /* Partitions come from the group (subscribe) or from us (assign). */
@@ -598,6 +602,9 @@ gst_kafka_src_set_property (GObject *object, guint prop_id, const GValue *value,
   case PROP_ADD_REFERENCE_TIMESTAMP_META:
     s.add_reference_timestamp_meta = g_value_get_boolean (value);
     break;
+  case PROP_ADD_KAFKA_META:
+    s.add_kafka_meta = g_value_get_boolean (value);
+    break;
   default:
     G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     break;
@@ -698,6 +705,9 @@ gst_kafka_src_get_property (GObject *object, guint prop_id, GValue *value,
     break;
   case PROP_ADD_REFERENCE_TIMESTAMP_META:
     g_value_set_boolean (value, s.add_reference_timestamp_meta);
+    break;
+  case PROP_ADD_KAFKA_META:
+    g_value_set_boolean (value, s.add_kafka_meta);
     break;
   default:
     G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1314,6 +1324,7 @@ gst_kafka_src_start (GstBaseSrc *bsrc)
   run.timeout = s.timeout;
   run.buffer_list = s.buffer_list;
   run.add_reference_timestamp_meta = s.add_reference_timestamp_meta;
+  run.add_kafka_meta = s.add_kafka_meta;
   group_id = g_strdup (s.group_id);
   config_file = g_strdup (s.config_file);
   config = s.config ? gst_structure_copy (s.config) : nullptr;
@@ -1980,6 +1991,8 @@ make_buffer (GstKafkaSrc *self, gstkafka::Message &msg, const Parsed &p)
       gst_buffer_add_reference_timestamp_meta (buf, priv->unix_caps,
           GstClockTime (kafka_ts) * GST_MSECOND, GST_CLOCK_TIME_NONE);
   }
+  if (priv->run.add_kafka_meta)
+    gstkafka::kafka_meta_add (buf, priv->run.topic.c_str (), m);
   if (discont)
     GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
   GST_BUFFER_OFFSET (buf) = m->offset;
@@ -2952,6 +2965,28 @@ gst_kafka_src_class_init (GstKafkaSrcClass *klass)
           DEFAULT_ADD_REFERENCE_TIMESTAMP_META, rw));
 
   /**
+   * GstKafkaSrc:add-kafka-meta:
+   *
+   * Give every buffer a #GstCustomMeta named `GstKafkaMeta` whose structure
+   * says where its message came from: `topic` (string), `partition` (int),
+   * `offset` (int64), `timestamp` (int64, milliseconds since the epoch, -1
+   * when the message has none) and, when the message has a key, `key`
+   * (#GBytes). An application reads it with
+   * `gst_buffer_get_custom_meta (buffer, "GstKafkaMeta")` and
+   * gst_custom_meta_get_structure(), from C or through GObject
+   * introspection (Python: `buf.get_custom_meta("GstKafkaMeta")`): one
+   * kafkasrc can feed an application that routes messages by key. Off by
+   * default: it costs a structure per message.
+   *
+   * Since: 0.2
+   */
+  g_object_class_install_property (gobject_class, PROP_ADD_KAFKA_META,
+      g_param_spec_boolean ("add-kafka-meta", "Add Kafka meta",
+          "Give every buffer a GstKafkaMeta custom meta: topic, partition, "
+          "offset, timestamp and key of its message",
+          DEFAULT_ADD_KAFKA_META, rw));
+
+  /**
    * GstKafkaSrc:messages:
    *
    * Messages delivered downstream since the element started.
@@ -3019,6 +3054,7 @@ gst_kafka_src_class_init (GstKafkaSrcClass *klass)
   basesrc_class->event = GST_DEBUG_FUNCPTR (gst_kafka_src_event);
   pushsrc_class->create = GST_DEBUG_FUNCPTR (gst_kafka_src_create);
 
+  gstkafka::kafka_meta_register ();
   gst_type_mark_as_plugin_api (GST_TYPE_KAFKA_SRC_START_FROM,
       static_cast<GstPluginAPIFlags> (0));
   gst_type_mark_as_plugin_api (GST_TYPE_KAFKA_SRC_STOP_AT,

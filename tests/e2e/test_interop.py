@@ -83,6 +83,43 @@ class Interop(E2ETest):
         self.assertEqual(len(sessions), 1)
         self.assertTrue(dict(records[0].headers)["gst.caps"].startswith(b"image/png"))
 
+    def test_python_application_reads_kcat_keys_from_kafka_meta(self):
+        """kcat writes keyed messages; a Python GStreamer application reads
+        each one's key, partition and offset from kafkasrc's GstKafkaMeta."""
+        import gi
+        gi.require_version("Gst", "1.0")
+        from gi.repository import Gst
+        Gst.init(None)
+        topic = unique("kcat-keys")
+        lines = b"".join(b"%s:payload-%d\n" % (b"door" if i % 2 else b"yard", i)
+                         for i in range(6))
+        r = subprocess.run(["kcat", "-b", brokers(), "-P", "-t", topic, "-K", ":"],
+                           input=lines, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr.decode(errors="replace"))
+
+        pipeline = Gst.parse_launch(
+            "kafkasrc brokers=%s topic=%s is-live=false stop-at=end add-kafka-meta=true "
+            "caps=text/plain ! appsink name=out sync=false" % (brokers(), topic))
+        sink = pipeline.get_by_name("out")
+        pipeline.set_state(Gst.State.PLAYING)
+        got = []
+        while True:
+            sample = sink.emit("try-pull-sample", 30 * Gst.SECOND)
+            if sample is None:
+                break
+            buf = sample.get_buffer()
+            meta = buf.get_custom_meta("GstKafkaMeta")
+            self.assertIsNotNone(meta, "no GstKafkaMeta on a buffer")
+            st = meta.get_structure()
+            got.append((st.get_value("key").get_data(), st.get_value("partition"),
+                        st.get_value("offset"), st.get_value("topic"),
+                        buf.extract_dup(0, buf.get_size())))
+        self.assertTrue(sink.get_property("eos"), "no end of stream")
+        pipeline.set_state(Gst.State.NULL)
+        self.assertEqual(got, [(b"door" if i % 2 else b"yard", 0, i, topic,
+                                b"payload-%d" % i) for i in range(6)])
+
     def test_tutorial_consumer_shows_our_frames(self):
         topic = unique("tut-consumer")
         port = free_port()

@@ -57,11 +57,12 @@ public:
     rd_kafka_destroy (rk_);
   }
 
-  /* Sends @payload with @info's headers (none when nullptr) and @key. */
+  /* Sends @payload with @info's headers (none when nullptr) and @key (of
+   * @key_len bytes, or up to its NUL). */
   void send (const std::string &topic, const std::string &payload,
       const gstkafka::FrameInfo *info = nullptr,
       gint32 partition = RD_KAFKA_PARTITION_UA, gint64 timestamp = 0,
-      const char *key = nullptr)
+      const char *key = nullptr, size_t key_len = size_t (-1))
   {
     rd_kafka_headers_t *hdrs = nullptr;
     if (info) {
@@ -72,7 +73,9 @@ public:
         RD_KAFKA_V_TOPIC (topic.c_str ()), RD_KAFKA_V_PARTITION (partition),
         RD_KAFKA_V_VALUE (const_cast<char *> (payload.data ()),
             payload.size ()),
-        RD_KAFKA_V_KEY (key, key ? strlen (key) : 0),
+        RD_KAFKA_V_KEY (key, !key                     ? 0
+                             : key_len == size_t (-1) ? strlen (key)
+                                                      : key_len),
         RD_KAFKA_V_MSGFLAGS (RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS (hdrs),
         RD_KAFKA_V_TIMESTAMP (timestamp), RD_KAFKA_V_END);
     if (err && hdrs)
@@ -669,6 +672,65 @@ GST_START_TEST (test_key_filter)
   s.play ();
   std::vector<GstBuffer *> bufs = s.until_eos ();
   fail_unless_equals_int (bufs.size (), 0);
+}
+GST_END_TEST;
+
+/* add-kafka-meta: each buffer says where its message came from, and keeps
+ * it through a copy. */
+GST_START_TEST (test_kafka_meta)
+{
+  std::string topic = kafkatest::unique_topic ("src-meta");
+  fail_unless (kafkatest::create_topic (topic));
+  gint64 now_ms = g_get_real_time () / 1000;
+  {
+    Producer p;
+    gstkafka::FrameInfo info = frame_info (3, 0, 0);
+    p.send (topic, payload (0), &info, 0, now_ms - 5, "cam\0-1", 5);
+    p.send (topic, payload (1), nullptr, 0, now_ms);
+  }
+  Src s (topic, "is-live=false stop-at=end add-kafka-meta=true");
+  s.play ();
+  std::vector<GstBuffer *> bufs = s.until_eos ();
+  fail_unless_equals_int (bufs.size (), 2);
+  for (int i = 0; i < 2; i++) {
+    GstBuffer *copy = gst_buffer_copy (bufs[i]);
+    for (GstBuffer *b : {bufs[i], copy}) {
+      GstCustomMeta *meta = gst_buffer_get_custom_meta (b, "GstKafkaMeta");
+      fail_unless (meta != nullptr, "buffer %d", i);
+      const GstStructure *st = gst_custom_meta_get_structure (meta);
+      fail_unless_equals_string (gst_structure_get_string (st, "topic"),
+          topic.c_str ());
+      gint partition = -1;
+      gint64 offset = -1, timestamp = -1;
+      fail_unless (gst_structure_get (st, "partition", G_TYPE_INT, &partition,
+          "offset", G_TYPE_INT64, &offset, "timestamp", G_TYPE_INT64,
+          &timestamp, nullptr));
+      fail_unless_equals_int (partition, 0);
+      fail_unless_equals_int64 (offset, i);
+      fail_unless_equals_int64 (timestamp, i ? now_ms : now_ms - 5);
+      const GValue *key = gst_structure_get_value (st, "key");
+      if (i == 0) {
+        fail_unless (key && G_VALUE_HOLDS (key, G_TYPE_BYTES));
+        GBytes *bytes = static_cast<GBytes *> (g_value_get_boxed (key));
+        gsize size;
+        const void *data = g_bytes_get_data (bytes, &size);
+        fail_unless_equals_int (size, 5);
+        fail_unless (memcmp (data, "cam\0-1", 5) == 0);
+      } else {
+        fail_unless (key == nullptr, "a key-less message has no key field");
+      }
+    }
+    gst_buffer_unref (copy);
+  }
+  unref_all (bufs);
+
+  /* Off by default. */
+  Src plain (topic, "is-live=false stop-at=end");
+  plain.play ();
+  bufs = plain.until_eos ();
+  fail_unless_equals_int (bufs.size (), 2);
+  fail_if (gst_buffer_get_custom_meta (bufs[0], "GstKafkaMeta"));
+  unref_all (bufs);
 }
 GST_END_TEST;
 
@@ -1732,6 +1794,7 @@ kafkasrc_suite (void)
   tcase_add_test (tc, test_caps_change_and_discont);
   tcase_add_test (tc, test_start_from_earliest_offset_tail);
   tcase_add_test (tc, test_key_filter);
+  tcase_add_test (tc, test_kafka_meta);
   tcase_add_test (tc, test_start_from_latest);
   tcase_add_test (tc, test_start_and_stop_timestamp);
   tcase_add_test (tc, test_resume_committed);
