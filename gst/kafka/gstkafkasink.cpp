@@ -320,6 +320,9 @@ struct GstKafkaSinkPrivate
 
   Session session;
   Stats stats;
+  /* Size of the message produce() is handing to librdkafka, counted in
+   * stats already; -1 when none. */
+  std::atomic<gint64> handing_over{-1};
   MessagePool pool;
   /* Delivered messages of one event: the delivery thread's (and stop()'s,
    * once the thread is joined), and the streaming thread's. */
@@ -391,11 +394,27 @@ gst_kafka_sink_queue_full_policy_get_type (void)
 
 /* --- Properties ---------------------------------------------------------- */
 
+/* The counters as users see them, with priv->lock held: produce() counts a
+ * message as queued before librdkafka takes it (its delivery report may
+ * come first); until librdkafka has it, it is not shown, so that
+ * messages-queued never exceeds the producer's queue. */
+static Stats
+visible_stats (GstKafkaSinkPrivate *priv)
+{
+  Stats st = priv->stats;
+  gint64 handing = priv->handing_over.load (std::memory_order_acquire);
+  if (handing >= 0 && st.messages_queued > 0) {
+    st.messages_queued--;
+    st.bytes_queued -= MIN (st.bytes_queued, guint64 (handing));
+  }
+  return st;
+}
+
 static GstStructure *
 stats_structure (GstKafkaSink *self)
 {
   std::lock_guard<std::mutex> lk (self->priv->lock);
-  const Stats &s = self->priv->stats;
+  const Stats s = visible_stats (self->priv);
   return gst_structure_new ("GstKafkaSinkStats", "messages-queued",
       G_TYPE_UINT64, s.messages_queued, "bytes-queued", G_TYPE_UINT64,
       s.bytes_queued, "messages-delivered", G_TYPE_UINT64, s.messages_delivered,
@@ -481,7 +500,7 @@ gst_kafka_sink_get_property (GObject *object, guint prop_id, GValue *value,
   case PROP_MESSAGES_DROPPED:
   case PROP_LAST_DELIVERY_LATENCY: {
     std::lock_guard<std::mutex> lk (priv->lock);
-    const Stats &st = priv->stats;
+    const Stats st = visible_stats (priv);
     guint64 v = 0;
     if (prop_id == PROP_MESSAGES_QUEUED)
       v = st.messages_queued;
@@ -1329,6 +1348,7 @@ produce (GstKafkaSink *self, SinkMessage *msg, rd_kafka_headers_t *hdrs,
       /* Counted before producev(): the report may come before it returns. */
       priv->stats.messages_queued++;
       priv->stats.bytes_queued += msg->size;
+      priv->handing_over.store (gint64 (msg->size), std::memory_order_relaxed);
     }
 
     /* Zero copy: without RD_KAFKA_MSG_F_COPY (or F_FREE) librdkafka keeps
@@ -1340,10 +1360,13 @@ produce (GstKafkaSink *self, SinkMessage *msg, rd_kafka_headers_t *hdrs,
         RD_KAFKA_V_KEY (key, s.key.size ()), RD_KAFKA_V_HEADERS (hdrs),
         RD_KAFKA_V_TIMESTAMP (timestamp), RD_KAFKA_V_OPAQUE (msg),
         RD_KAFKA_V_END);
-    if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      priv->handing_over.store (-1, std::memory_order_release);
       return GST_FLOW_OK;
+    }
 
     std::unique_lock<std::mutex> lk (priv->lock);
+    priv->handing_over.store (-1, std::memory_order_relaxed);
     priv->stats.messages_queued--;
     priv->stats.bytes_queued -= msg->size;
 

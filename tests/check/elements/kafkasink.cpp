@@ -1155,6 +1155,53 @@ GST_START_TEST (test_queue_full_resumes)
 
 GST_END_TEST;
 
+/* messages-queued, read while the stream waits for room again and again,
+ * never shows more than the producer's queue holds. */
+GST_START_TEST (test_queue_full_statistics)
+{
+  const guint limit = 2, n = 1000;
+  std::string topic = kafkatest::unique_topic ("sink-room-stats");
+  fail_unless (kafkatest::create_topic (topic, 1));
+  GstElement *sink = new_sink (topic,
+      "kafka, queue.buffering.max.messages=2, linger.ms=0");
+  std::atomic<bool> done{false};
+  std::atomic<guint64> max_queued{0}, max_bytes{0};
+  std::thread watcher ([&] {
+    while (!done.load ()) {
+      guint64 queued, bytes;
+      g_object_get (sink, "messages-queued", &queued, "bytes-queued", &bytes,
+          nullptr);
+      max_queued = MAX (max_queued.load (), queued);
+      max_bytes = MAX (max_bytes.load (), bytes);
+      GstStructure *stats = nullptr;
+      g_object_get (sink, "stats", &stats, nullptr);
+      guint64 in_stats = 0;
+      gst_structure_get_uint64 (stats, "messages-queued", &in_stats);
+      gst_structure_free (stats);
+      max_queued = MAX (max_queued.load (), in_stats);
+    }
+  });
+  {
+    SinkHarness sh (GST_ELEMENT (gst_object_ref (sink)));
+    for (guint i = 0; i < n; i++)
+      fail_unless_equals_int (sh.push (make_buffer (i, 100)), GST_FLOW_OK);
+    sh.finish ();
+    fail_unless_equals_uint64 (sh.stat ("messages-delivered"), n);
+    fail_unless_equals_uint64 (sh.stat ("messages-queued"), 0);
+  }
+  done = true;
+  watcher.join ();
+  gst_object_unref (sink);
+  fail_unless (max_queued.load () <= limit,
+      "messages-queued showed %" G_GUINT64_FORMAT, max_queued.load ());
+  fail_unless (max_bytes.load () <= limit * 100,
+      "bytes-queued showed %" G_GUINT64_FORMAT, max_bytes.load ());
+  fail_unless (max_queued.load () > 0,
+      "the watcher never saw a queued message");
+}
+
+GST_END_TEST;
+
 /* --- Partitions, several sinks, statistics ------------------------------- */
 
 GST_START_TEST (test_partitions)
@@ -1615,6 +1662,7 @@ kafkasink_suite (void)
   tcase_add_test (tc, test_queue_full_drop);
   tcase_add_test (tc, test_queue_full_block_is_interruptible);
   tcase_add_test (tc, test_queue_full_resumes);
+  tcase_add_test (tc, test_queue_full_statistics);
   tcase_add_test (tc, test_partitions);
   tcase_add_test (tc, test_pinned_partition_waits_for_its_leader);
   tcase_add_test (tc, test_several_sinks);
