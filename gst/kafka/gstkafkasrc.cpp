@@ -403,6 +403,11 @@ struct GstKafkaSrcPrivate
   GstCaps *caps = nullptr;
   /* Messages of a kafkasink stream skipped before one carried its caps. */
   guint64 skipped_for_caps = 0;
+  /* With a key: messages of other keys passed over before the first one
+   * with it (counting stops there), and a few of their keys. */
+  guint64 other_keys = 0;
+  bool key_seen = false;
+  std::vector<std::string> other_key_names;
   /* Of the reference timestamp that carries a message's Kafka timestamp. */
   GstCaps *unix_caps = gst_caps_new_empty_simple ("timestamp/x-unix");
   /* The gst.caps header parsed last and what came of it: the caps, or
@@ -1432,6 +1437,9 @@ gst_kafka_src_start (GstBaseSrc *bsrc)
   priv->discont = false;
   gst_clear_caps (&priv->caps);
   priv->skipped_for_caps = 0;
+  priv->other_keys = 0;
+  priv->key_seen = false;
+  priv->other_key_names.clear ();
   priv->have_parsed = false;
   priv->parsed_str.clear ();
   gst_clear_caps (&priv->parsed_caps);
@@ -1703,6 +1711,50 @@ note_skipped_for_caps (GstKafkaSrc *self, const rd_kafka_message_t *m)
          " bytes) carries no gst.caps and is not a file that typefinding "
          "recognises: waiting for a message with gst.caps",
             m->partition, m->offset, m->len));
+}
+
+/* Messages of other keys passed over, without one of the key, before
+ * kafkasrc says so. */
+#define OTHER_KEYS_WARNING 100
+#define OTHER_KEY_NAMES 4
+
+static void
+warn_no_key (GstKafkaSrc *self, const char *when)
+{
+  GstKafkaSrcPrivate *priv = self->priv;
+  std::string names;
+  for (const std::string &n : priv->other_key_names)
+    names += (names.empty () ? "'" : ", '") + n + "'";
+  if (names.empty ())
+    names = "none";
+  GST_ELEMENT_WARNING (self, RESOURCE, NOT_FOUND,
+      ("None of the %" G_GUINT64_FORMAT " messages read from Kafka topic "
+       "'%s' has the key '%s'%s: check the key property (keys seen: %s)",
+          priv->other_keys, priv->run.topic.c_str (), priv->run.key.c_str (),
+          when, names.c_str ()),
+      (nullptr));
+}
+
+/* A message passed over for its key: says so once when the key looks
+ * wrong. */
+static void
+note_other_key (GstKafkaSrc *self, const rd_kafka_message_t *m)
+{
+  GstKafkaSrcPrivate *priv = self->priv;
+  if (priv->key_seen)
+    return;
+  if (priv->other_key_names.size () < OTHER_KEY_NAMES) {
+    std::string name = m->key ? std::string (static_cast<const char *> (m->key),
+                                    m->key_len)
+                              : "(no key)";
+    if (!g_utf8_validate (name.data (), name.size (), nullptr))
+      name = "(" + std::to_string (m->key_len) + " bytes, not text)";
+    if (std::find (priv->other_key_names.begin (), priv->other_key_names.end (),
+            name) == priv->other_key_names.end ())
+      priv->other_key_names.push_back (name);
+  }
+  if (++priv->other_keys == OTHER_KEYS_WARNING)
+    warn_no_key (self, "; still reading");
 }
 
 /* A viewer that resumes at a message without the caps, whose producer sent
@@ -2162,6 +2214,9 @@ finish (GstKafkaSrc *self)
          "start earlier, or set the caps property",
             priv->run.topic.c_str (), priv->skipped_for_caps),
         (nullptr));
+  if (!priv->eos && !priv->run.key.empty () && !priv->key_seen &&
+      priv->other_keys > 0 && priv->other_keys < OTHER_KEYS_WARNING)
+    warn_no_key (self, " up to the end");
   priv->eos = true;
   store_deferred (self);
   update_lag (self, true);
@@ -2303,13 +2358,16 @@ hand_out (GstKafkaSrc *self, Output &out, bool &eos)
     if (G_UNLIKELY (!run.key.empty ()) && !has_key (m, run.key)) {
       gint32 partition = m->partition;
       gint64 offset = m->offset;
-      gstkafka::Message other (batch_take (priv));
       if (!re_reading (priv, partition, offset)) {
+        note_other_key (self, m);
         defer_store (self, partition, offset + 1);
         after_message (self, partition, offset);
       }
+      gstkafka::Message other (batch_take (priv));
       continue;
     }
+    if (G_UNLIKELY (!run.key.empty ()))
+      priv->key_seen = true;
 
     Parsed p;
     parse_message (self, m, p);

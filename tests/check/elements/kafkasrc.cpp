@@ -667,11 +667,20 @@ GST_START_TEST (test_key_filter)
     unref_all (bufs);
   }
 
-  /* A key nobody wrote: nothing, and EOS at the end. */
+  /* A key nobody wrote (a typo): nothing, EOS at the end, and a warning
+   * that names the keys there are. */
   Src s (topic, "is-live=false stop-at=end key=cam-3");
   s.play ();
   std::vector<GstBuffer *> bufs = s.until_eos ();
   fail_unless_equals_int (bufs.size (), 0);
+  GstMessage *warning = s.wait_message (GST_MESSAGE_WARNING, 0);
+  fail_unless (warning != nullptr);
+  std::string text = message_text (warning);
+  gst_message_unref (warning);
+  for (const char *w : {"None of the 18 messages", "'cam-3' up to the end",
+           "keys seen: 'cam-1', 'cam-2', '(no key)'"})
+    fail_unless (strstr (text.c_str (), w), "'%s' not in: %s", w,
+        text.c_str ());
 }
 GST_END_TEST;
 
