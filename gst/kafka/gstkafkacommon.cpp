@@ -154,6 +154,38 @@ uri_get_protocols (GType)
   return uri_protocols;
 }
 
+/* @query with the values of secret settings (conf_key_is_secret())
+ * replaced by "****", for showing. */
+static std::string
+uri_query_redacted (const std::string &query)
+{
+  std::string out;
+  g_auto (GStrv) params = g_strsplit (query.c_str (), "&", -1);
+  for (gchar **p = params; *p; p++) {
+    if (p != params)
+      out += '&';
+    const gchar *eq = strchr (*p, '=');
+    g_autofree gchar *key = eq ? g_uri_unescape_segment (*p, eq, nullptr)
+                               : nullptr;
+    if (key && conf_key_is_secret (key))
+      out.append (*p, eq - *p).append ("=****");
+    else
+      out += *p;
+  }
+  return out;
+}
+
+/* @uri as it may be shown: secrets in its query redacted. */
+static std::string
+uri_shown (const gchar *uri)
+{
+  std::string s (uri);
+  std::string::size_type qmark = s.find ('?');
+  if (qmark == std::string::npos)
+    return s;
+  return s.substr (0, qmark + 1) + uri_query_redacted (s.substr (qmark + 1));
+}
+
 static gchar *
 uri_get_uri (GstURIHandler *handler)
 {
@@ -167,10 +199,10 @@ uri_get_uri (GstURIHandler *handler)
   GST_OBJECT_LOCK (element);
   const gchar *query = static_cast<const gchar *> (
       g_object_get_qdata (G_OBJECT (element), uri_query_quark ()));
-  gchar *uri = g_strconcat (URI_PREFIX, brokers ? brokers : "", "/", topic,
-      query ? "?" : "", query ? query : "", nullptr);
+  std::string shown = query ? "?" + uri_query_redacted (query) : "";
   GST_OBJECT_UNLOCK (element);
-  return uri;
+  return g_strconcat (URI_PREFIX, brokers ? brokers : "", "/", topic,
+      shown.c_str (), nullptr);
 }
 
 /* Percent-decodes @s; nullptr for a malformed escape or, with @illegal,
@@ -218,9 +250,11 @@ uri_parse (GstElement *element, const gchar *uri, std::string &brokers,
 
   if (!uri || g_ascii_strncasecmp (uri, URI_PREFIX, strlen (URI_PREFIX))) {
     g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_UNSUPPORTED_PROTOCOL,
-        "'%s' is not a kafka:// URI", uri ? uri : "(null)");
+        "'%s' is not a kafka:// URI",
+        uri ? uri_shown (uri).c_str () : "(null)");
     return false;
   }
+  std::string shown = uri_shown (uri);
   std::string rest (uri + strlen (URI_PREFIX));
   std::string::size_type hash = rest.find ('#');
   if (hash != std::string::npos)
@@ -235,21 +269,20 @@ uri_parse (GstElement *element, const gchar *uri, std::string &brokers,
     g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_BAD_URI,
         "'%s' names no topic: the form is "
         "kafka://HOST:PORT[,HOST:PORT...]/TOPIC[?PROPERTY=VALUE&...]",
-        uri);
+        shown.c_str ());
     return false;
   }
 
   g_autofree gchar *authority = uri_unescape (rest.substr (0, slash));
   if (!authority) {
     g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_BAD_URI,
-        "'%s': malformed %%-escape in the brokers", uri);
+        "'%s': malformed %%-escape in the brokers", shown.c_str ());
     return false;
   }
   if (strchr (authority, '@')) {
     g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_BAD_URI,
-        "'%s': a kafka:// URI takes no user name or password; give "
-        "sasl.username and sasl.password in the config-file property",
-        uri);
+        "A kafka:// URI takes no user name or password (not shown here); "
+        "give sasl.username and sasl.password in the config-file property");
     return false;
   }
   brokers = *authority ? authority : GST_KAFKA_DEFAULT_BROKERS;
@@ -262,7 +295,7 @@ uri_parse (GstElement *element, const gchar *uri, std::string &brokers,
     g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_BAD_URI,
         "'%s': the path must be one topic name (no '/', no malformed "
         "%%-escape)",
-        uri);
+        shown.c_str ());
     return false;
   }
   topic = path;

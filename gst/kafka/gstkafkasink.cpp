@@ -1724,7 +1724,8 @@ gst_kafka_sink_class_init (GstKafkaSinkClass *klass)
    * wherever GStreamer takes one
    * (`gst-launch-1.0`, `playbin`, `uridecodebin`,
    * gst_element_make_from_uri()). A URI that cannot be applied is reported
-   * as an error when the element starts. Keep passwords in
+   * as an error when the element starts. Secret settings read back as
+   * `****`, but players log the URIs they open: keep passwords in
    * #GstKafkaSink:config-file, not in a URI.
    *
    * Since: 0.2

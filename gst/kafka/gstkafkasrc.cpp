@@ -2686,7 +2686,8 @@ gst_kafka_src_class_init (GstKafkaSrcClass *klass)
    * wherever GStreamer takes one
    * (`gst-launch-1.0`, `playbin`, `uridecodebin`,
    * gst_element_make_from_uri()). A URI that cannot be applied is reported
-   * as an error when the element starts. Keep passwords in
+   * as an error when the element starts. Secret settings read back as
+   * `****`, but players log the URIs they open: keep passwords in
    * #GstKafkaSrc:config-file, not in a URI.
    *
    * Since: 0.2

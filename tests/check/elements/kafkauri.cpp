@@ -160,6 +160,24 @@ GST_START_TEST (test_uri_sets_properties)
   fail_unless (!sync);
   gst_object_unref (sink);
 
+  /* Secrets in a URI never read back, nor show in its errors. */
+  sink = gst_element_factory_make ("kafkasink", nullptr);
+  gst_object_ref_sink (sink);
+  g_object_set (sink, "uri",
+      "kafka://h/t?sasl.username=u&sasl.password=hunter2&linger.ms=0", nullptr);
+  assert_property (sink, "uri",
+      "kafka://h/t?sasl.username=u&sasl.password=****&linger.ms=0");
+  g_autoptr (GError) secret_err = nullptr;
+  fail_if (gst_uri_handler_set_uri (GST_URI_HANDLER (sink),
+      "kafka://h/?sasl.password=hunter2", &secret_err));
+  fail_if (strstr (secret_err->message, "hunter2"), "%s", secret_err->message);
+  g_autoptr (GError) userinfo_err = nullptr;
+  fail_if (gst_uri_handler_set_uri (GST_URI_HANDLER (sink),
+      "kafka://u:hunter2@h/t", &userinfo_err));
+  fail_if (strstr (userinfo_err->message, "hunter2"), "%s",
+      userinfo_err->message);
+  gst_object_unref (sink);
+
   /* Other schemes are not ours. */
   fail_unless (gst_element_make_from_uri (GST_URI_SRC, "kafkas://h/t", nullptr,
                    nullptr) == nullptr);
