@@ -2355,19 +2355,20 @@ hand_out (GstKafkaSrc *self, Output &out, bool &eos)
       gstkafka::Message skipped (batch_take (priv));
       continue;
     }
-    if (G_UNLIKELY (!run.key.empty ()) && !has_key (m, run.key)) {
-      gint32 partition = m->partition;
-      gint64 offset = m->offset;
-      if (!re_reading (priv, partition, offset)) {
-        note_other_key (self, m);
-        defer_store (self, partition, offset + 1);
-        after_message (self, partition, offset);
+    if (G_UNLIKELY (!run.key.empty ())) {
+      if (!has_key (m, run.key)) {
+        gint32 partition = m->partition;
+        gint64 offset = m->offset;
+        if (!re_reading (priv, partition, offset)) {
+          note_other_key (self, m);
+          defer_store (self, partition, offset + 1);
+          after_message (self, partition, offset);
+        }
+        gstkafka::Message other (batch_take (priv));
+        continue;
       }
-      gstkafka::Message other (batch_take (priv));
-      continue;
-    }
-    if (G_UNLIKELY (!run.key.empty ()))
       priv->key_seen = true;
+    }
 
     Parsed p;
     parse_message (self, m, p);
