@@ -1728,7 +1728,7 @@ gst_kafka_sink_class_init (GstKafkaSinkClass *klass)
    * `****`, but players log the URIs they open: keep passwords in
    * #GstKafkaSink:config-file, not in a URI.
    *
-   * Since: 0.2
+   * Since: 0.1
    */
   g_object_class_install_property (gobject_class, PROP_URI,
       g_param_spec_string ("uri", "URI",

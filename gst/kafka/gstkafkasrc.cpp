@@ -2691,7 +2691,7 @@ gst_kafka_src_class_init (GstKafkaSrcClass *klass)
    * `****`, but players log the URIs they open: keep passwords in
    * #GstKafkaSrc:config-file, not in a URI.
    *
-   * Since: 0.2
+   * Since: 0.1
    */
   g_object_class_install_property (gobject_class, PROP_URI,
       g_param_spec_string ("uri", "URI",
@@ -2767,7 +2767,7 @@ gst_kafka_src_class_init (GstKafkaSrcClass *klass)
    * stream only when no message of any key follows it. Unset or empty:
    * every message.
    *
-   * Since: 0.2
+   * Since: 0.1
    */
   g_object_class_install_property (gobject_class, PROP_KEY,
       g_param_spec_string ("key", "Key",
@@ -3038,7 +3038,7 @@ gst_kafka_src_class_init (GstKafkaSrcClass *klass)
    * kafkasrc can feed an application that routes messages by key. Off by
    * default: it costs a structure per message.
    *
-   * Since: 0.2
+   * Since: 0.1
    */
   g_object_class_install_property (gobject_class, PROP_ADD_KAFKA_META,
       g_param_spec_boolean ("add-kafka-meta", "Add Kafka meta",
