@@ -333,6 +333,10 @@ struct PartitionState
   bool looked_back = false;
   /* The last gst.caps seen while looking back. */
   std::string lookback_caps;
+  /* The group's committed offset this partition resumes at, until its
+   * first message shows whether retention deleted messages after it
+   * (check_resumed()); -1 when not resuming. */
+  gint64 resume_from = -1;
 };
 
 enum class Trouble
@@ -431,6 +435,8 @@ struct GstKafkaSrcPrivate
   bool idle_noted = false;
   /* Some partition looks back for the caps (look_back_for_caps()). */
   bool looking_back = false;
+  /* Some partition resumes at a committed offset (check_resumed()). */
+  bool resuming = false;
   gint64 lag_updated = 0;
   guint lag_count = 0;
 };
@@ -764,9 +770,14 @@ seek_partitions (GstKafkaSrc *self, rd_kafka_topic_partition_list_t *list)
   gstkafka::TopicPartitionList sought (
       rd_kafka_topic_partition_list_new (list->cnt));
   for (int i = 0; i < list->cnt; i++) {
-    if (!list->elems[i].err)
-      rd_kafka_topic_partition_list_add (sought.get (), list->elems[i].topic,
-          list->elems[i].partition);
+    if (list->elems[i].err)
+      continue;
+    rd_kafka_topic_partition_list_add (sought.get (), list->elems[i].topic,
+        list->elems[i].partition);
+    /* Elsewhere than the group's offset now. */
+    auto it = self->priv->parts.find (list->elems[i].partition);
+    if (it != self->priv->parts.end ())
+      it->second.resume_from = -1;
   }
   drop_batch (self, sought.get ());
   return error;
@@ -1103,6 +1114,8 @@ prepare_partitions (GstKafkaSrc *self, rd_kafka_topic_partition_list_t *list)
   rd_kafka_t *rk = priv->rk;
   gstkafka::TopicPartitionList by_time (
       rd_kafka_topic_partition_list_new (list->cnt));
+  gstkafka::TopicPartitionList resumed (
+      rd_kafka_topic_partition_list_new (list->cnt));
 
   for (int i = 0; i < list->cnt; i++) {
     rd_kafka_topic_partition_t *e = &list->elems[i];
@@ -1114,6 +1127,9 @@ prepare_partitions (GstKafkaSrc *self, rd_kafka_topic_partition_list_t *list)
         if (!run.subscribe)
           e->offset = run.commits ? RD_KAFKA_OFFSET_STORED
                                   : RD_KAFKA_OFFSET_BEGINNING;
+        if (run.commits)
+          rd_kafka_topic_partition_list_add (resumed.get (), e->topic,
+              e->partition);
         break;
       case GST_KAFKA_SRC_START_FROM_EARLIEST:
         e->offset = RD_KAFKA_OFFSET_BEGINNING;
@@ -1152,6 +1168,22 @@ prepare_partitions (GstKafkaSrc *self, rd_kafka_topic_partition_list_t *list)
           e->partition, ps.end);
     }
     priv->parts[e->partition] = ps;
+  }
+
+  if (resumed->cnt > 0) {
+    /* One request, to tell a resumed viewer what retention took. */
+    rd_kafka_resp_err_t err = rd_kafka_committed (rk, resumed.get (),
+        LIST_OFFSETS_TIMEOUT_MS);
+    for (int i = 0; !err && i < resumed->cnt; i++) {
+      const rd_kafka_topic_partition_t *c = &resumed->elems[i];
+      if (c->err || c->offset < 0)
+        continue;
+      priv->parts[c->partition].resume_from = c->offset;
+      priv->resuming = true;
+    }
+    if (err)
+      GST_DEBUG_OBJECT (self, "committed offsets unknown: %s",
+          gstkafka::err_text (err).c_str ());
   }
 
   if (by_time->cnt > 0) {
@@ -1451,6 +1483,7 @@ gst_kafka_src_start (GstBaseSrc *bsrc)
   priv->topic_lost = false;
   priv->idle_noted = false;
   priv->looking_back = false;
+  priv->resuming = false;
   priv->messages = 0;
   priv->bytes = 0;
   priv->lag = -1;
@@ -2087,6 +2120,43 @@ struct Output
   }
 };
 
+/* The first message of a partition that resumed at the group's committed
+ * offset: when it comes later than that offset because retention deleted
+ * the messages in between (the partition's log now starts after the
+ * offset), says how many a viewer of this group never saw. A gap that the
+ * log still covers (compaction, transaction markers) is no loss. */
+static void
+check_resumed (GstKafkaSrc *self, const rd_kafka_message_t *m)
+{
+  GstKafkaSrcPrivate *priv = self->priv;
+  auto it = priv->parts.find (m->partition);
+  if (it == priv->parts.end () || it->second.resume_from < 0) {
+    priv->resuming = std::any_of (priv->parts.begin (), priv->parts.end (),
+        [] (const auto &ps) { return ps.second.resume_from >= 0; });
+    return;
+  }
+  gint64 from = it->second.resume_from;
+  it->second.resume_from = -1;
+  if (m->offset <= from)
+    return;
+  int64_t lo = -1, hi = -1;
+  rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets (priv->rk,
+      priv->run.topic.c_str (), m->partition, &lo, &hi,
+      LIST_OFFSETS_TIMEOUT_MS);
+  if (err || lo <= from)
+    return;
+  GST_ELEMENT_WARNING (self, RESOURCE, READ,
+      ("Kafka topic '%s' partition %d: the topic's retention deleted "
+       "offsets %" G_GINT64_FORMAT " to %" G_GINT64_FORMAT " before group "
+       "'%s' read them; resuming at offset %" G_GINT64_FORMAT,
+          priv->run.topic.c_str (), m->partition, from, gint64 (lo) - 1,
+          priv->run.group.c_str (), m->offset),
+      ("the partition's log starts at offset %" G_GINT64_FORMAT
+       "; retention.ms and retention.bytes of the topic decide how long "
+       "messages stay",
+          gint64 (lo)));
+}
+
 /* A message with an error code: an event of the consumer. */
 static GstFlowReturn
 handle_consumer_event (GstKafkaSrc *self, const rd_kafka_message_t *m)
@@ -2099,6 +2169,9 @@ handle_consumer_event (GstKafkaSrc *self, const rd_kafka_message_t *m)
   case RD_KAFKA_RESP_ERR__PARTITION_EOF: {
     GST_DEBUG_OBJECT (self, "partition %d: end at offset %" G_GINT64_FORMAT,
         m->partition, m->offset);
+    /* Nothing left after the group's offset, maybe as retention took it. */
+    if (G_UNLIKELY (priv->resuming))
+      check_resumed (self, m);
     auto it = priv->parts.find (m->partition);
     if (it != priv->parts.end ()) {
       it->second.at_eof = true;
@@ -2348,6 +2421,8 @@ hand_out (GstKafkaSrc *self, Output &out, bool &eos)
     /* A topic created again reads from its start: not this message. */
     if (!priv->batch[priv->batch_pos])
       continue;
+    if (G_UNLIKELY (priv->resuming))
+      check_resumed (self, m);
     if (beyond_stop (self, m)) {
       GST_DEBUG_OBJECT (self,
           "partition %d offset %" G_GINT64_FORMAT " is past stop-at",

@@ -155,6 +155,39 @@ delete_topic (const std::string &topic)
   return ok;
 }
 
+/* Deletes the messages of partition 0 of @topic before @offset, as the
+ * topic's retention would. */
+inline bool
+delete_records (const std::string &topic, gint64 offset)
+{
+  rd_kafka_t *rk = admin_handle ();
+  if (!rk)
+    return false;
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new (1);
+  rd_kafka_topic_partition_list_add (l, topic.c_str (), 0)->offset = offset;
+  rd_kafka_DeleteRecords_t *dr = rd_kafka_DeleteRecords_new (l);
+  rd_kafka_queue_t *q = rd_kafka_queue_new (rk);
+  rd_kafka_DeleteRecords (rk, &dr, 1, nullptr, q);
+  rd_kafka_event_t *ev = rd_kafka_queue_poll (q, 30000);
+  bool ok = false;
+  if (ev && !rd_kafka_event_error (ev)) {
+    const rd_kafka_topic_partition_list_t
+        *res = rd_kafka_DeleteRecords_result_offsets (
+            rd_kafka_event_DeleteRecords_result (ev));
+    ok = res && res->cnt == 1 && !res->elems[0].err;
+  }
+  if (!ok)
+    g_printerr ("%s: deleting records failed: %s\n", topic.c_str (),
+        ev ? rd_kafka_event_error_string (ev) : "no answer");
+  if (ev)
+    rd_kafka_event_destroy (ev);
+  rd_kafka_DeleteRecords_destroy (dr);
+  rd_kafka_topic_partition_list_destroy (l);
+  rd_kafka_queue_destroy (q);
+  rd_kafka_destroy (rk);
+  return ok;
+}
+
 /* Runs @argv (a NULL-terminated list), returns its exit status; its stdout
  * goes to @out when given. */
 inline int

@@ -596,6 +596,56 @@ committed_offset (const std::string &topic, const std::string &group)
   return list->elems[0].offset;
 }
 
+/* A viewer whose group's offset retention deleted meanwhile resumes at the
+ * oldest message and says which offsets it never saw; a viewer that
+ * resumes where it was says nothing. */
+GST_START_TEST (test_resume_after_retention)
+{
+  std::string topic = filled_topic ("src-retention", 20);
+  std::string group = "retention-" + topic;
+  {
+    Src s (topic, "is-live=false num-buffers=6 group-id=" + group);
+    s.play ();
+    std::vector<GstBuffer *> bufs = s.until_eos ();
+    fail_unless_equals_int (bufs.size (), 6);
+    unref_all (bufs);
+  }
+  gint64 committed = committed_offset (topic, group);
+  fail_unless (committed == 5 || committed == 6, "committed %" G_GINT64_FORMAT,
+      committed);
+  fail_unless (kafkatest::delete_records (topic, 10));
+  {
+    Src s (topic, "is-live=false stop-at=end group-id=" + group);
+    s.play ();
+    std::vector<GstBuffer *> bufs = s.until_eos ();
+    fail_unless (payloads_of (bufs) == expected_payloads (10, 20));
+    GstMessage *warning = s.wait_message (GST_MESSAGE_WARNING, 0);
+    fail_unless (warning != nullptr, "no warning about the deleted messages");
+    std::string text = message_text (warning);
+    gst_message_unref (warning);
+    std::string deleted = "deleted offsets " + std::to_string (committed) +
+                          " to 9 before group '" + group + "'";
+    for (const char *w :
+        {deleted.c_str (), "resuming at offset 10", "retention.ms"})
+      fail_unless (strstr (text.c_str (), w), "'%s' not in: %s", w,
+          text.c_str ());
+    unref_all (bufs);
+  }
+  {
+    Producer p;
+    gstkafka::FrameInfo info = frame_info (7, 20, 0);
+    p.send (topic, payload (20), &info);
+  }
+  Src s (topic, "is-live=false stop-at=end group-id=" + group);
+  s.play ();
+  std::vector<GstBuffer *> bufs = s.until_eos ();
+  fail_unless (!bufs.empty ());
+  assert_bytes (bufs.back (), payload (20));
+  fail_if (s.wait_message (GST_MESSAGE_WARNING, 0));
+  unref_all (bufs);
+}
+GST_END_TEST;
+
 /* Two cameras in one topic under their keys, with messages of other
  * clients between them: key= plays one camera, with its own caps, and
  * commits past the others' messages. */
@@ -1803,6 +1853,7 @@ kafkasrc_suite (void)
   tcase_add_test (tc, test_caps_change_and_discont);
   tcase_add_test (tc, test_start_from_earliest_offset_tail);
   tcase_add_test (tc, test_key_filter);
+  tcase_add_test (tc, test_resume_after_retention);
   tcase_add_test (tc, test_kafka_meta);
   tcase_add_test (tc, test_start_from_latest);
   tcase_add_test (tc, test_start_and_stop_timestamp);
