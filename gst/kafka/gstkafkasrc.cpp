@@ -1153,19 +1153,43 @@ prepare_partitions (GstKafkaSrc *self, rd_kafka_topic_partition_list_t *list)
     }
 
     PartitionState ps;
+    bool at_offset = first &&
+                     run.start_from == GST_KAFKA_SRC_START_FROM_OFFSET &&
+                     run.start_offset >= 0;
+    int64_t lo = -1, hi = -1;
+    rd_kafka_resp_err_t marks_err = RD_KAFKA_RESP_ERR__NOENT;
+    if (run.stop_at == GST_KAFKA_SRC_STOP_AT_END || at_offset)
+      marks_err = rd_kafka_query_watermark_offsets (rk, e->topic, e->partition,
+          &lo, &hi, LIST_OFFSETS_TIMEOUT_MS);
     if (run.stop_at == GST_KAFKA_SRC_STOP_AT_END) {
-      int64_t lo = -1, hi = -1;
-      rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets (rk, e->topic,
-          e->partition, &lo, &hi, LIST_OFFSETS_TIMEOUT_MS);
-      if (err)
+      if (marks_err)
         GST_WARNING_OBJECT (self,
             "end of partition %d unknown (%s): "
             "stopping at the first end reached",
-            e->partition, gstkafka::err_text (err).c_str ());
+            e->partition, gstkafka::err_text (marks_err).c_str ());
       else
         ps.end = hi;
       GST_DEBUG_OBJECT (self, "partition %d: stop at offset %" G_GINT64_FORMAT,
           e->partition, ps.end);
+    }
+    /* librdkafka would start an offset it does not have at the beginning
+     * (auto.offset.reset), in silence. */
+    if (at_offset && !marks_err &&
+        (run.start_offset > hi || run.start_offset < lo)) {
+      bool past_end = run.start_offset > hi;
+      e->offset = past_end ? hi : lo;
+      GST_ELEMENT_WARNING (self, RESOURCE, SEEK,
+          ("start-offset %" G_GINT64_FORMAT " is %s of Kafka topic '%s' "
+           "partition %d: starting at offset %" G_GINT64_FORMAT "%s",
+              run.start_offset,
+              past_end ? "past the end" : "no longer in the log",
+              run.topic.c_str (), e->partition, e->offset,
+              past_end ? ", with the next message produced"
+                       : ", the oldest message still stored (retention "
+                         "deleted the ones before)"),
+          ("partition %d holds offsets %" G_GINT64_FORMAT
+           " to %" G_GINT64_FORMAT,
+              e->partition, gint64 (lo), gint64 (hi) - 1));
     }
     priv->parts[e->partition] = ps;
   }
@@ -2902,8 +2926,9 @@ gst_kafka_src_class_init (GstKafkaSrcClass *klass)
    * GstKafkaSrc:start-offset:
    *
    * With `start-from=offset`: the offset to start at in every partition;
-   * negative: that many messages before the end. An offset outside the
-   * partition starts at the earliest message (`auto.offset.reset`).
+   * negative: that many messages before the end. An offset that retention
+   * deleted starts at the oldest message still stored, one past the end
+   * with the next message produced, each with a warning.
    *
    * Since: 0.1
    */

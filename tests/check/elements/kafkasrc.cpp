@@ -646,6 +646,52 @@ GST_START_TEST (test_resume_after_retention)
 }
 GST_END_TEST;
 
+/* A start-offset that the partition does not hold: deleted by retention,
+ * kafkasrc starts at the oldest message; past the end, at the next one
+ * produced. Either way it says so, instead of librdkafka's silent start at
+ * the beginning. */
+GST_START_TEST (test_start_offset_out_of_range)
+{
+  std::string topic = filled_topic ("src-offset-range", 10);
+  fail_unless (kafkatest::delete_records (topic, 5));
+  {
+    Src s (topic, "is-live=false stop-at=end start-from=offset start-offset=1");
+    s.play ();
+    std::vector<GstBuffer *> bufs = s.until_eos ();
+    fail_unless (payloads_of (bufs) == expected_payloads (5, 10));
+    unref_all (bufs);
+    GstMessage *warning = s.wait_message (GST_MESSAGE_WARNING, 0);
+    fail_unless (warning != nullptr);
+    std::string text = message_text (warning);
+    gst_message_unref (warning);
+    for (const char *w : {"start-offset 1 is no longer in the log",
+             "starting at offset 5", "holds offsets 5 to 9"})
+      fail_unless (strstr (text.c_str (), w), "'%s' not in: %s", w,
+          text.c_str ());
+  }
+
+  Src s (topic, "start-from=offset start-offset=100");
+  s.play ();
+  GstMessage *warning = s.wait_message (GST_MESSAGE_WARNING);
+  fail_unless (warning != nullptr);
+  std::string text = message_text (warning);
+  gst_message_unref (warning);
+  for (const char *w : {"start-offset 100 is past the end",
+           "starting at offset 10, with the next message produced"})
+    fail_unless (strstr (text.c_str (), w), "'%s' not in: %s", w,
+        text.c_str ());
+  {
+    Producer p;
+    gstkafka::FrameInfo info = frame_info (7, 10, 0);
+    p.send (topic, payload (10), &info);
+  }
+  GstBuffer *buf = gst_harness_pull (s.h);
+  fail_unless (buf != nullptr);
+  assert_bytes (buf, payload (10));
+  gst_buffer_unref (buf);
+}
+GST_END_TEST;
+
 /* Two cameras in one topic under their keys, with messages of other
  * clients between them: key= plays one camera, with its own caps, and
  * commits past the others' messages. */
@@ -1853,6 +1899,7 @@ kafkasrc_suite (void)
   tcase_add_test (tc, test_caps_change_and_discont);
   tcase_add_test (tc, test_start_from_earliest_offset_tail);
   tcase_add_test (tc, test_key_filter);
+  tcase_add_test (tc, test_start_offset_out_of_range);
   tcase_add_test (tc, test_resume_after_retention);
   tcase_add_test (tc, test_kafka_meta);
   tcase_add_test (tc, test_start_from_latest);
