@@ -411,6 +411,7 @@ struct GstKafkaSrcPrivate
    * with it (counting stops there), and a few of their keys. */
   guint64 other_keys = 0;
   bool key_seen = false;
+  bool key_warned = false;
   std::vector<std::string> other_key_names;
   /* Of the reference timestamp that carries a message's Kafka timestamp. */
   GstCaps *unix_caps = gst_caps_new_empty_simple ("timestamp/x-unix");
@@ -1495,6 +1496,7 @@ gst_kafka_src_start (GstBaseSrc *bsrc)
   priv->skipped_for_caps = 0;
   priv->other_keys = 0;
   priv->key_seen = false;
+  priv->key_warned = false;
   priv->other_key_names.clear ();
   priv->have_parsed = false;
   priv->parsed_str.clear ();
@@ -1775,10 +1777,14 @@ note_skipped_for_caps (GstKafkaSrc *self, const rd_kafka_message_t *m)
 #define OTHER_KEYS_WARNING 100
 #define OTHER_KEY_NAMES 4
 
+/* Says once that no message read so far has the key, if so. */
 static void
 warn_no_key (GstKafkaSrc *self, const char *when)
 {
   GstKafkaSrcPrivate *priv = self->priv;
+  if (priv->key_seen || priv->key_warned || priv->other_keys == 0)
+    return;
+  priv->key_warned = true;
   std::string names;
   for (const std::string &n : priv->other_key_names)
     names += (names.empty () ? "'" : ", '") + n + "'";
@@ -2202,6 +2208,11 @@ handle_consumer_event (GstKafkaSrc *self, const rd_kafka_message_t *m)
       if (priv->run.stop_at == GST_KAFKA_SRC_STOP_AT_END)
         it->second.done = true;
     }
+    /* A live viewer of a quiet topic: nothing of its key anywhere. */
+    if (G_UNLIKELY (!priv->run.key.empty ()) &&
+        std::all_of (priv->parts.begin (), priv->parts.end (),
+            [] (const auto &ps) { return ps.second.at_eof; }))
+      warn_no_key (self, " up to the end of the topic");
     clear_trouble (self);
     update_lag (self, true);
     return GST_FLOW_OK;
@@ -2311,8 +2322,7 @@ finish (GstKafkaSrc *self)
          "start earlier, or set the caps property",
             priv->run.topic.c_str (), priv->skipped_for_caps),
         (nullptr));
-  if (!priv->eos && !priv->run.key.empty () && !priv->key_seen &&
-      priv->other_keys > 0 && priv->other_keys < OTHER_KEYS_WARNING)
+  if (!priv->eos)
     warn_no_key (self, " up to the end");
   priv->eos = true;
   store_deferred (self);

@@ -777,6 +777,19 @@ GST_START_TEST (test_key_filter)
            "keys seen: 'cam-1', 'cam-2', '(no key)'"})
     fail_unless (strstr (text.c_str (), w), "'%s' not in: %s", w,
         text.c_str ());
+
+  /* The same typo in a live viewer, which waits for more: said once it
+   * read the whole topic. */
+  Src live (topic, "key=cam-3");
+  live.play ();
+  warning = live.wait_message (GST_MESSAGE_WARNING);
+  fail_unless (warning != nullptr);
+  text = message_text (warning);
+  gst_message_unref (warning);
+  fail_unless (strstr (text.c_str (), "None of the 18 messages"), "%s",
+      text.c_str ());
+  fail_unless (strstr (text.c_str (), "up to the end of the topic"), "%s",
+      text.c_str ());
 }
 GST_END_TEST;
 
