@@ -1359,6 +1359,41 @@ assign_partitions (GstKafkaSrc *self)
 
 static gboolean gst_kafka_src_stop (GstBaseSrc *bsrc);
 
+/* Kafka timestamps are milliseconds since the epoch; before this one
+ * (March 1973) a time is surely in seconds. */
+#define EARLIEST_PLAUSIBLE_MS G_GINT64_CONSTANT (100000000000)
+
+/* Why start-time and stop-time cannot select anything, or "". */
+static std::string
+time_settings_problem (const Run &run)
+{
+  auto in_seconds = [] (const char *name, gint64 ms) -> std::string {
+    if (ms <= 0 || ms >= EARLIEST_PLAUSIBLE_MS)
+      return "";
+    return std::string (name) + "=" + std::to_string (ms) +
+           " is in the first days of 1970: Kafka times are milliseconds "
+           "since the epoch (" +
+           name + "=" + std::to_string (ms) + "000 if it is in seconds)";
+  };
+  std::string problem;
+  if (run.start_from == GST_KAFKA_SRC_START_FROM_TIMESTAMP)
+    problem = in_seconds ("start-time", run.start_time);
+  if (problem.empty () && run.stop_at == GST_KAFKA_SRC_STOP_AT_TIMESTAMP) {
+    if (run.stop_time <= 0)
+      problem = "stop-at=timestamp needs stop-time, in milliseconds since "
+                "the epoch";
+    else
+      problem = in_seconds ("stop-time", run.stop_time);
+    if (problem.empty () &&
+        run.start_from == GST_KAFKA_SRC_START_FROM_TIMESTAMP &&
+        run.stop_time <= run.start_time)
+      problem = "stop-time=" + std::to_string (run.stop_time) +
+                " is not after start-time=" + std::to_string (run.start_time) +
+                ": there is nothing to play between them";
+  }
+  return problem;
+}
+
 static gboolean
 gst_kafka_src_start (GstBaseSrc *bsrc)
 {
@@ -1410,6 +1445,12 @@ gst_kafka_src_start (GstBaseSrc *bsrc)
     GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
         ("'%s' is not a valid Kafka topic name: %s", run.topic.c_str (),
             topic_problem.c_str ()),
+        (nullptr));
+    return FALSE;
+  }
+  std::string time_problem = time_settings_problem (run);
+  if (!time_problem.empty ()) {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("%s", time_problem.c_str ()),
         (nullptr));
     return FALSE;
   }
@@ -2954,6 +2995,7 @@ gst_kafka_src_class_init (GstKafkaSrcClass *klass)
    * With `start-from=timestamp`: milliseconds since the epoch; each
    * partition starts at its first message with a timestamp at or after it
    * (Kafka's offsetsForTimes), or with the next message when there is none.
+   * A time in seconds (before 1973 in milliseconds) fails the start.
    *
    * Since: 0.1
    */
@@ -2980,7 +3022,9 @@ gst_kafka_src_class_init (GstKafkaSrcClass *klass)
   /**
    * GstKafkaSrc:stop-time:
    *
-   * With `stop-at=timestamp`: milliseconds since the epoch.
+   * With `stop-at=timestamp`: milliseconds since the epoch. Required then;
+   * a time in seconds (before 1973 in milliseconds), or one not after
+   * #GstKafkaSrc:start-time, fails the start with an error that says so.
    *
    * Since: 0.1
    */

@@ -1217,6 +1217,51 @@ GST_START_TEST (test_invalid_topic_name)
 }
 GST_END_TEST;
 
+GST_START_TEST (test_time_settings)
+{
+  /* Times that select nothing are refused at start, saying why. */
+  struct
+  {
+    const char *props;
+    const char *words;
+  } cases[] = {
+      {"start-from=timestamp start-time=1795741009",
+          "start-time=1795741009 is in the first days of 1970"},
+      {"start-from=timestamp start-time=1795741009",
+          "start-time=1795741009000 if it is in seconds"},
+      {"stop-at=timestamp", "stop-at=timestamp needs stop-time"},
+      {"stop-at=timestamp stop-time=1795741009", "stop-time=1795741009 is in"},
+      {"start-from=timestamp start-time=1795741009000 stop-at=timestamp "
+       "stop-time=1795741008000",
+          "is not after start-time=1795741009000"},
+  };
+  for (auto &c : cases) {
+    GstElement *src = gst_element_factory_make ("kafkasrc", nullptr);
+    gst_object_ref_sink (src);
+    g_object_set (src, "brokers", kafkatest::brokers (), "topic", "t", nullptr);
+    g_auto (GStrv) kv = g_strsplit (c.props, " ", -1);
+    for (guint i = 0; kv[i]; i++) {
+      gchar *eq = strchr (kv[i], '=');
+      *eq = '\0';
+      gst_util_set_object_arg (G_OBJECT (src), kv[i], eq + 1);
+    }
+    GstBus *bus = gst_bus_new ();
+    gst_element_set_bus (src, bus);
+    fail_unless_equals_int (gst_element_set_state (src, GST_STATE_PAUSED),
+        GST_STATE_CHANGE_FAILURE);
+    g_autoptr (GstMessage) msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+    fail_unless (msg != nullptr, "%s", c.props);
+    std::string text = message_text (msg);
+    fail_unless (strstr (text.c_str (), c.words), "%s: %s", c.props,
+        text.c_str ());
+    gst_element_set_state (src, GST_STATE_NULL);
+    gst_element_set_bus (src, nullptr);
+    gst_object_unref (bus);
+    gst_object_unref (src);
+  }
+}
+GST_END_TEST;
+
 GST_START_TEST (test_topic_appears_later)
 {
   std::string topic = kafkatest::unique_topic ("src-later");
@@ -1926,6 +1971,7 @@ kafkasrc_suite (void)
   tcase_add_test (tc, test_unlock_broker_down);
   tcase_add_test (tc, test_broker_down_timeout);
   tcase_add_test (tc, test_invalid_topic_name);
+  tcase_add_test (tc, test_time_settings);
   tcase_add_test (tc, test_topic_appears_later);
   tcase_add_test (tc, test_missing_topic_timeout);
   tcase_add_test (tc, test_topic_deleted);
