@@ -2194,8 +2194,8 @@ struct Output
 /* The first message of a partition that resumed at the group's committed
  * offset: when it comes later than that offset because retention deleted
  * the messages in between (the partition's log now starts after the
- * offset), says how many a viewer of this group never saw. A gap that the
- * log still covers (compaction, transaction markers) is no loss. */
+ * offset), says which offsets a viewer of this group never saw. A gap that
+ * the log still covers (compaction, transaction markers) is no loss. */
 static void
 check_resumed (GstKafkaSrc *self, const rd_kafka_message_t *m)
 {
