@@ -357,6 +357,8 @@ struct GstKafkaSinkPrivate
   /* Real time (ns) of running time 0, taken at the first buffer. */
   GstClockTime wallclock_anchor = GST_CLOCK_TIME_NONE;
   GstCaps *unix_caps = nullptr;
+  /* API of the GstKafkaMeta kafkasrc attaches, 0 while none is registered. */
+  GType kafka_meta_api = 0;
 };
 
 struct _GstKafkaSink
@@ -880,9 +882,13 @@ conf_value (rd_kafka_t *rk, const char *key)
  * partitioned. Called on any thread; may only call
  * rd_kafka_topic_partition_available(). */
 static int32_t
-pinned_partitioner (const rd_kafka_topic_t *rkt, const void *, size_t,
-    int32_t partition_cnt, void *rkt_opaque, void *)
+pinned_partitioner (const rd_kafka_topic_t *rkt, const void *key,
+    size_t key_len, int32_t partition_cnt, void *rkt_opaque, void *msg_opaque)
 {
+  /* A key taken from a GstKafkaMeta: Kafka's partition for that key. */
+  if (key)
+    return rd_kafka_msg_partitioner_consistent_random (rkt, key, key_len,
+        partition_cnt, rkt_opaque, msg_opaque);
   auto pin = static_cast<PinnedPartition *> (rkt_opaque);
   gint32 current = pin->partition.load ();
   if (current >= 0 && current < partition_cnt)
@@ -1071,6 +1077,8 @@ gst_kafka_sink_start (GstBaseSink *bsink)
   {
     std::lock_guard<std::mutex> lk (priv->lock);
     priv->session = std::move (session);
+    const GstMetaInfo *kafka_meta = gst_meta_get_info (GST_KAFKA_META_NAME);
+    priv->kafka_meta_api = kafka_meta ? kafka_meta->api : 0;
     priv->stats = Stats ();
     priv->producer = std::move (rk);
     priv->rkt = rkt;
@@ -1322,15 +1330,43 @@ message_timestamp (GstKafkaSink *self, GstBuffer *buf)
   return gint64 ((priv->wallclock_anchor + running_time) / GST_MSECOND);
 }
 
-/* Hands @msg to librdkafka, applying the queue-full policy. Takes ownership
- * of @msg and of @hdrs. */
-static GstFlowReturn
-produce (GstKafkaSink *self, SinkMessage *msg, rd_kafka_headers_t *hdrs,
-    gint64 timestamp)
+/* The key of @buf's message: the key property; without one, the key of the
+ * message @buf was read from (kafkasrc add-kafka-meta=true), so that a copy
+ * of a topic keeps its keys; else none. */
+static void
+message_key (GstKafkaSink *self, GstBuffer *buf, const void **key,
+    size_t *key_len)
 {
   GstKafkaSinkPrivate *priv = self->priv;
   const Session &s = priv->session;
-  const void *key = s.key.empty () ? nullptr : s.key.data ();
+
+  *key = s.key.empty () ? nullptr : s.key.data ();
+  *key_len = s.key.size ();
+  if (*key || G_LIKELY (!priv->kafka_meta_api))
+    return;
+  GstMeta *meta = gst_buffer_get_meta (buf, priv->kafka_meta_api);
+  if (!meta)
+    return;
+  const GValue *v =
+      gst_structure_get_value (gst_custom_meta_get_structure (
+                                   reinterpret_cast<GstCustomMeta *> (meta)),
+          "key");
+  if (!v || !G_VALUE_HOLDS (v, G_TYPE_BYTES))
+    return;
+  gsize size = 0;
+  *key = g_bytes_get_data (static_cast<GBytes *> (g_value_get_boxed (v)),
+      &size);
+  *key_len = *key ? size : 0;
+}
+
+/* Hands @msg to librdkafka with @key, applying the queue-full policy. Takes
+ * ownership of @msg and of @hdrs. */
+static GstFlowReturn
+produce (GstKafkaSink *self, SinkMessage *msg, rd_kafka_headers_t *hdrs,
+    gint64 timestamp, const void *key, size_t key_len)
+{
+  GstKafkaSinkPrivate *priv = self->priv;
+  const Session &s = priv->session;
   /* An end-of-stream marker's value is empty, not null (a tombstone). */
   static char empty[] = "";
   void *payload = msg->eos_marker ? static_cast<void *> (empty) : msg->map.data;
@@ -1357,7 +1393,7 @@ produce (GstKafkaSink *self, SinkMessage *msg, rd_kafka_headers_t *hdrs,
     rd_kafka_resp_err_t err = rd_kafka_producev (priv->producer.get (),
         RD_KAFKA_V_RKT (priv->rkt), RD_KAFKA_V_PARTITION (s.partition),
         RD_KAFKA_V_MSGFLAGS (0), RD_KAFKA_V_VALUE (payload, msg->size),
-        RD_KAFKA_V_KEY (key, s.key.size ()), RD_KAFKA_V_HEADERS (hdrs),
+        RD_KAFKA_V_KEY (key, key_len), RD_KAFKA_V_HEADERS (hdrs),
         RD_KAFKA_V_TIMESTAMP (timestamp), RD_KAFKA_V_OPAQUE (msg),
         RD_KAFKA_V_END);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -1537,7 +1573,11 @@ gst_kafka_sink_render (GstBaseSink *bsink, GstBuffer *buf)
   GST_LOG_OBJECT (self,
       "producing %" G_GSIZE_FORMAT " bytes, seq %" G_GUINT64_FORMAT, msg->size,
       info.seq);
-  GstFlowReturn ret = produce (self, msg, hdrs, message_timestamp (self, buf));
+  const void *key;
+  size_t key_len;
+  message_key (self, buf, &key, &key_len);
+  GstFlowReturn ret = produce (self, msg, hdrs, message_timestamp (self, buf),
+      key, key_len);
   /* Every SERVE_INTERVAL messages, counted by their sequence numbers. */
   if (info.seq % SERVE_INTERVAL == 0)
     serve_ready_events (self);
@@ -1577,7 +1617,9 @@ produce_eos_marker (GstKafkaSink *self)
 
   GST_DEBUG_OBJECT (self,
       "producing end-of-stream marker, seq %" G_GUINT64_FORMAT, info.seq);
-  return produce (self, msg, hdrs, g_get_real_time () / 1000);
+  const Session &s = priv->session;
+  return produce (self, msg, hdrs, g_get_real_time () / 1000,
+      s.key.empty () ? nullptr : s.key.data (), s.key.size ());
 }
 
 /* EOS: optionally the marker, then every outstanding message delivered
@@ -1766,7 +1808,10 @@ gst_kafka_sink_class_init (GstKafkaSinkClass *klass)
    *
    * A fixed key given to every message, or none. With partition=-1, the
    * key chooses the partition (librdkafka's `partitioner` setting), so all
-   * the messages go to one partition, in order.
+   * the messages go to one partition, in order. Unset, a buffer read by
+   * kafkasrc with `add-kafka-meta=true` keeps the key of its message (and
+   * goes to Kafka's partition for that key): a copy of a topic keeps its
+   * keys.
    *
    * Since: 0.1
    */
