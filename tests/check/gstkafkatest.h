@@ -218,4 +218,56 @@ run (const std::vector<const char *> &argv, std::string *out = nullptr,
   return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
 }
 
+/* Every message of @topic, all partitions, as kcat prints it with
+ * "-f @fmt" (a line per message when @fmt ends in "\n"), split into its
+ * non-empty lines; empty when kcat fails. */
+inline std::vector<std::string>
+kcat_lines (const std::string &topic, const char *fmt)
+{
+  std::string out, err;
+  if (run ({"kcat", "-C", "-b", brokers (), "-t", topic.c_str (), "-e", "-q",
+               "-f", fmt},
+          &out, &err) != 0) {
+    g_printerr ("kcat: %s\n", err.c_str ());
+    return {};
+  }
+  std::vector<std::string> lines;
+  gchar **parts = g_strsplit (out.c_str (), "\n", -1);
+  for (gchar **l = parts; *l; l++)
+    if (**l)
+      lines.push_back (*l);
+  g_strfreev (parts);
+  return lines;
+}
+
+/* Plays @pipeline until EOS (then sets it to NULL). Returns "" at EOS, or
+ * what came instead: the error's message, or that nothing came in 60 s. */
+inline std::string
+run_to_eos (GstElement *pipeline)
+{
+  std::string problem;
+  GstBus *bus = gst_element_get_bus (pipeline);
+  if (gst_element_set_state (pipeline, GST_STATE_PLAYING) ==
+      GST_STATE_CHANGE_FAILURE)
+    problem = "the pipeline did not start";
+  GstMessage *msg = problem.empty ()
+                        ? gst_bus_timed_pop_filtered (bus, 60 * GST_SECOND,
+                              static_cast<GstMessageType> (
+                                  GST_MESSAGE_EOS | GST_MESSAGE_ERROR))
+                        : nullptr;
+  if (problem.empty () && !msg)
+    problem = "no EOS within 60 s";
+  if (msg && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR) {
+    GError *err = nullptr;
+    gst_message_parse_error (msg, &err, nullptr);
+    problem = std::string ("error instead of EOS: ") + err->message;
+    g_error_free (err);
+  }
+  if (msg)
+    gst_message_unref (msg);
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (bus);
+  return problem;
+}
+
 } // namespace kafkatest

@@ -1762,20 +1762,6 @@ GST_END_TEST;
 
 /* --- Round trips through kafkasink --------------------------------------- */
 
-static void
-run_to_eos (GstElement *pipeline)
-{
-  GstBus *bus = gst_element_get_bus (pipeline);
-  fail_unless (gst_element_set_state (pipeline, GST_STATE_PLAYING) !=
-               GST_STATE_CHANGE_FAILURE);
-  g_autoptr (GstMessage) msg = gst_bus_timed_pop_filtered (bus, 60 * GST_SECOND,
-      static_cast<GstMessageType> (GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
-  fail_unless (msg != nullptr);
-  fail_unless_equals_int (GST_MESSAGE_TYPE (msg), GST_MESSAGE_EOS);
-  gst_element_set_state (pipeline, GST_STATE_NULL);
-  gst_object_unref (bus);
-}
-
 static GstBuffer *
 appsrc_buffer (int i)
 {
@@ -1821,7 +1807,8 @@ GST_START_TEST (test_roundtrip_appsrc)
   g_signal_emit_by_name (appsrc, "end-of-stream", &ret);
   gst_object_unref (appsrc);
   /* Moves the state back to PLAYING for the bus wait. */
-  run_to_eos (producer);
+  std::string ran = kafkatest::run_to_eos (producer);
+  fail_unless (ran.empty (), "%s", ran.c_str ());
   gst_object_unref (producer);
 
   Src s (topic, "is-live=false stop-at=end");
@@ -1876,7 +1863,8 @@ GST_START_TEST (test_roundtrip_png_video)
       nullptr);
   gst_object_unref (pad);
   gst_object_unref (sink);
-  run_to_eos (producer);
+  std::string ran = kafkatest::run_to_eos (producer);
+  fail_unless (ran.empty (), "%s", ran.c_str ());
   gst_object_unref (producer);
   fail_unless_equals_int (sent.size (), 10);
 
@@ -1973,30 +1961,20 @@ GST_START_TEST (test_copy_keeps_keys)
       kafkatest::brokers (), from.c_str (), kafkatest::brokers (), to.c_str ());
   GstElement *copy = gst_parse_launch (desc, nullptr);
   fail_unless (copy != nullptr);
-  run_to_eos (copy);
+  std::string ran = kafkatest::run_to_eos (copy);
+  fail_unless (ran.empty (), "%s", ran.c_str ());
   gst_object_unref (copy);
 
-  std::string out;
-  fail_unless_equals_int (kafkatest::run ({"kcat", "-C", "-b",
-                                              kafkatest::brokers (), "-t",
-                                              to.c_str (), "-e", "-q", "-f",
-                                              "%k %p %s\n"},
-                              &out),
-      0);
-  g_auto (GStrv) lines = g_strsplit (out.c_str (), "\n", -1);
+  std::vector<std::string> lines = kafkatest::kcat_lines (to, "%k %p %s\n");
+  fail_unless_equals_int (lines.size (), 12);
   std::map<std::string, std::set<std::string>> partitions_of;
-  int n = 0;
-  for (gchar **l = lines; *l; l++) {
-    if (!**l)
-      continue;
-    g_auto (GStrv) f = g_strsplit (*l, " ", 3);
-    fail_unless (g_strv_length (f) == 3, "%s", *l);
+  for (const std::string &l : lines) {
+    g_auto (GStrv) f = g_strsplit (l.c_str (), " ", 3);
+    fail_unless (g_strv_length (f) == 3, "%s", l.c_str ());
     fail_unless_equals_string (f[0],
         g_str_has_prefix (f[2], "one-") ? "cam-1" : "cam-2");
     partitions_of[f[0]].insert (f[1]);
-    n++;
   }
-  fail_unless_equals_int (n, 12);
   fail_unless_equals_int (partitions_of["cam-1"].size (), 1);
   fail_unless_equals_int (partitions_of["cam-2"].size (), 1);
 

@@ -66,24 +66,6 @@ start_error (GstElement *element)
   return err->message;
 }
 
-static void
-run_to_eos (GstElement *pipeline)
-{
-  GstBus *bus = gst_element_get_bus (pipeline);
-  fail_unless (gst_element_set_state (pipeline, GST_STATE_PLAYING) !=
-               GST_STATE_CHANGE_FAILURE);
-  g_autoptr (GstMessage) msg = gst_bus_timed_pop_filtered (bus, 60 * GST_SECOND,
-      static_cast<GstMessageType> (GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
-  fail_unless (msg != nullptr, "no EOS within 60 s");
-  if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR) {
-    g_autoptr (GError) err = nullptr;
-    gst_message_parse_error (msg, &err, nullptr);
-    fail ("error instead of EOS: %s", err->message);
-  }
-  gst_element_set_state (pipeline, GST_STATE_NULL);
-  gst_object_unref (bus);
-}
-
 GST_START_TEST (test_uri_sets_properties)
 {
   g_autoptr (GError) err = nullptr;
@@ -313,22 +295,14 @@ GST_START_TEST (test_playbin_plays_a_topic)
   g_autoptr (GError) err = nullptr;
   GstElement *producer = gst_parse_launch (desc.c_str (), &err);
   fail_unless (producer != nullptr, "%s", err ? err->message : "");
-  run_to_eos (producer);
+  std::string ran = kafkatest::run_to_eos (producer);
+  fail_unless (ran.empty (), "%s", ran.c_str ());
   gst_object_unref (producer);
 
   /* Any client sees the key the URI gave, on the 12 frames and the
    * end-of-stream marker. */
-  std::string out;
-  fail_unless_equals_int (kafkatest::run ({"kcat", "-C", "-b",
-                                              kafkatest::brokers (), "-t",
-                                              topic.c_str (), "-e", "-q", "-f",
-                                              "%k\n"},
-                              &out),
-      0);
-  std::string expected;
-  for (int i = 0; i < 13; i++)
-    expected += "cam-1\n";
-  fail_unless_equals_string (out.c_str (), expected.c_str ());
+  fail_unless (kafkatest::kcat_lines (topic, "%k\n") ==
+               std::vector<std::string> (13, "cam-1"));
 
   GstElement *playbin = gst_element_factory_make ("playbin", nullptr);
   fail_unless (playbin != nullptr);
@@ -340,7 +314,8 @@ GST_START_TEST (test_playbin_plays_a_topic)
       uri_for (topic, "start-from=earliest&stop-at=end").c_str (), "video-sink",
       vsink, "audio-sink", gst_element_factory_make ("fakesink", nullptr),
       nullptr);
-  run_to_eos (playbin);
+  ran = kafkatest::run_to_eos (playbin);
+  fail_unless (ran.empty (), "%s", ran.c_str ());
   fail_unless_equals_int (frames, 12);
   gst_object_unref (playbin);
 }
