@@ -661,6 +661,16 @@ headers_write (rd_kafka_headers_t *hdrs, const FrameInfo &info)
   write_be64 (buf + 14, info.seq);
   rd_kafka_header_add (hdrs, NAME (GST_KAFKA_HEADER_BUF), buf, len);
 
+  if (info.frag_count) {
+    guint8 frag[GST_KAFKA_FRAG_SIZE];
+    frag[0] = GST_KAFKA_FRAG_VERSION;
+    write_be32 (frag + 1, info.frag_index);
+    write_be32 (frag + 5, info.frag_count);
+    write_be64 (frag + 9, info.frag_size);
+    rd_kafka_header_add (hdrs, NAME (GST_KAFKA_HEADER_FRAG), frag,
+        sizeof (frag));
+  }
+
   if (info.eos)
     rd_kafka_header_add (hdrs, NAME (GST_KAFKA_HEADER_EOS), "", 0);
 }
@@ -748,6 +758,42 @@ buf_parse (FrameInfo &info, const guint8 *v, size_t size, std::string &problem)
   return true;
 }
 
+/* GST_KAFKA_HEADER_FRAG; see docs/message-format.md for its layout. */
+static bool
+frag_parse (FrameInfo &info, const guint8 *v, size_t size, std::string &problem)
+{
+  if (info.frag_count) {
+    problem = "header " GST_KAFKA_HEADER_FRAG " appears more than once";
+    return false;
+  }
+  if (!v || size != GST_KAFKA_FRAG_SIZE) {
+    problem = std::string ("header " GST_KAFKA_HEADER_FRAG " has ") +
+              std::to_string (v ? size : 0) + " bytes, expected " +
+              std::to_string (GST_KAFKA_FRAG_SIZE);
+    return false;
+  }
+  if (v[0] != GST_KAFKA_FRAG_VERSION) {
+    problem = std::string ("header " GST_KAFKA_HEADER_FRAG " has version ") +
+              std::to_string (v[0]) +
+              ", this version of gst-kafka reads version " +
+              std::to_string (GST_KAFKA_FRAG_VERSION);
+    return false;
+  }
+  guint32 index = read_be32 (v + 1);
+  guint32 count = read_be32 (v + 5);
+  guint64 total = read_be64 (v + 9);
+  if (count < 2 || index >= count || total < count) {
+    problem = "header " GST_KAFKA_HEADER_FRAG " says part " +
+              std::to_string (index) + " of " + std::to_string (count) +
+              " of " + std::to_string (total) + " bytes";
+    return false;
+  }
+  info.frag_index = index;
+  info.frag_count = count;
+  info.frag_size = total;
+  return true;
+}
+
 bool
 header_parse (FrameInfo &info, const char *name, const void *value, size_t size,
     std::string &problem)
@@ -796,6 +842,9 @@ header_parse (FrameInfo &info, const char *name, const void *value, size_t size,
     return true;
   }
 
+  if (c == 'f' && strcmp (name, GST_KAFKA_HEADER_FRAG) == 0)
+    return frag_parse (info, static_cast<const guint8 *> (value), size,
+        problem);
   if (c == 'f' && strcmp (name, GST_KAFKA_HEADER_FLAGS) == 0) {
     if (info.has_flags) {
       problem = "header " GST_KAFKA_HEADER_FLAGS " appears more than once";

@@ -26,6 +26,7 @@ G_BEGIN_DECLS
 #define GST_KAFKA_HEADER_SESSION "gst.session"
 #define GST_KAFKA_HEADER_SEQ "gst.seq"
 #define GST_KAFKA_HEADER_EOS "gst.eos"
+#define GST_KAFKA_HEADER_FRAG "gst.frag"
 
 /* GST_KAFKA_HEADER_BUF, big-endian: version:1, present:1 (bit 0 pts,
  * bit 1 dts, bit 2 duration), flags:4, session:8, seq:8, then the present
@@ -33,6 +34,12 @@ G_BEGIN_DECLS
 #define GST_KAFKA_BUF_VERSION 1
 #define GST_KAFKA_BUF_FIXED_SIZE 22
 #define GST_KAFKA_BUF_MAX_SIZE (GST_KAFKA_BUF_FIXED_SIZE + 3 * 8)
+
+/* GST_KAFKA_HEADER_FRAG, on each message of a buffer split into several,
+ * big-endian: version:1, index:4 (from 0), count:4, size:8 (the whole
+ * buffer's). */
+#define GST_KAFKA_FRAG_VERSION 1
+#define GST_KAFKA_FRAG_SIZE 17
 
 /* The buffer flags that travel in GST_KAFKA_HEADER_BUF and
  * GST_KAFKA_HEADER_FLAGS. */
@@ -221,13 +228,18 @@ struct FrameInfo
   /* GST_KAFKA_FLAG_CAPS_ELSEWHERE: no gst.caps here, but the stream has
    * caps. headers_write() writes it only with has_flags' flags. */
   bool caps_elsewhere = false;
+  /* The message is part @frag_index of @frag_count of a buffer of
+   * @frag_size bytes; frag_count is 0 for a whole buffer. */
+  guint32 frag_index = 0;
+  guint32 frag_count = 0;
+  guint64 frag_size = 0;
   /* Whether any gst.* header was present. */
   bool has_gst_headers = false;
 };
 
 /* Appends @info's headers to @hdrs: gst.caps when info->caps is set,
- * gst.buf (flags, session and seq whatever their has_ flags), and gst.eos
- * when info->eos is set. */
+ * gst.buf (flags, session and seq whatever their has_ flags), gst.frag when
+ * info->frag_count is set, and gst.eos when info->eos is set. */
 void headers_write (rd_kafka_headers_t *hdrs, const FrameInfo &info);
 
 /* Decodes one header into @info. Headers that are not gst.* are ignored.

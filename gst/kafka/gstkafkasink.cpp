@@ -29,6 +29,12 @@
  * kafkasink waits up to #GstKafkaSink:flush-timeout for outstanding messages
  * and reports whatever could not be delivered.
  *
+ * A buffer larger than the topic takes (its `max.message.bytes`, which
+ * kafkasink asks the broker for at start; Kafka's default is about 1 MiB)
+ * goes as several messages, its parts, each with a `gst.frag` header, and
+ * kafkasrc joins them again without copying: a 1080p PNG frame goes through
+ * a broker with default settings. See #GstKafkaSink:max-message-size.
+ *
  * Like other sinks, kafkasink synchronises on the clock (#GstBaseSink:sync),
  * so a file is produced at the video's own rate, as a camera would; set
  * sync=false to write it as fast as the broker takes it.
@@ -41,8 +47,8 @@
  * Defaults chosen for video, each overridable through #GstKafkaSink:config
  * or #GstKafkaSink:config-file: `enable.idempotence=true` (no duplicates and
  * no reordering when the producer retries), `acks=all`,
- * `message.max.bytes=16777216` (a 10 MiB frame plus headers fits; the topic's
- * `max.message.bytes` must allow it too), `linger.ms=5` and `client.id` set to
+ * `message.max.bytes=16777216` (the largest message, and so the largest part
+ * of a buffer), `linger.ms=5` and `client.id` set to
  * the element's name. Kafka orders messages within a partition only, so
  * every message of a session goes to one partition, even with neither
  * #GstKafkaSink:key nor #GstKafkaSink:partition set (see the latter).
@@ -55,7 +61,7 @@
  * |[
  * gst-launch-1.0 filesrc location=video.mp4 ! decodebin ! videoconvert ! \
  *     pngenc ! kafkasink topic=my-topic sync=false eos-marker=true \
- *     config="kafka, linger.ms=20, batch.size=4194304"
+ *     config="kafka, linger.ms=20"
  * ]| Sends a file's frames as fast as the broker takes them, with extra
  * librdkafka settings, and ends the topic's stream with an end-of-stream
  * marker message.
@@ -84,6 +90,7 @@
 #include "gstkafkaelements.h"
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
@@ -101,6 +108,19 @@ GST_DEBUG_CATEGORY_STATIC (gst_kafka_sink_debug);
 #define DEFAULT_QUEUE_FULL_POLICY GST_KAFKA_SINK_QUEUE_FULL_BLOCK
 #define DEFAULT_FLUSH_TIMEOUT 30000
 #define DEFAULT_EOS_MARKER FALSE
+#define DEFAULT_MAX_MESSAGE_SIZE -1
+
+/* Kafka's default max.message.bytes of a topic: what max-message-size=-1
+ * assumes until the broker said what the topic takes, or when it cannot. */
+#define KAFKA_DEFAULT_MAX_MESSAGE_BYTES 1048588
+/* Room left in a message for its key, headers and the record batch around
+ * it, besides the caps, when a buffer is split to fit the topic. */
+#define SPLIT_HEADROOM 512
+/* Smallest part a buffer is split into. */
+#define MIN_PART_SIZE 1024
+/* How long the first buffer waits for the broker to say how large a message
+ * the topic takes (DescribeConfigs); afterwards the default is assumed. */
+#define TOPIC_LIMIT_WAIT_MS 2000
 
 /* How often a flush that unlock() may interrupt looks up from
  * rd_kafka_flush(): it is the only call that makes librdkafka send lingering
@@ -141,6 +161,7 @@ enum
   PROP_QUEUE_FULL_POLICY,
   PROP_FLUSH_TIMEOUT,
   PROP_EOS_MARKER,
+  PROP_MAX_MESSAGE_SIZE,
   PROP_MESSAGES_QUEUED,
   PROP_BYTES_QUEUED,
   PROP_MESSAGES_DELIVERED,
@@ -163,6 +184,7 @@ struct Settings
   GstKafkaSinkQueueFullPolicy queue_full_policy = DEFAULT_QUEUE_FULL_POLICY;
   guint flush_timeout = DEFAULT_FLUSH_TIMEOUT;
   gboolean eos_marker = DEFAULT_EOS_MARKER;
+  gint max_message_size = DEFAULT_MAX_MESSAGE_SIZE;
 
   Settings () = default;
   Settings (const Settings &) = delete;
@@ -188,8 +210,13 @@ struct Session
   GstKafkaSinkQueueFullPolicy queue_full_policy = DEFAULT_QUEUE_FULL_POLICY;
   guint flush_timeout = DEFAULT_FLUSH_TIMEOUT;
   bool eos_marker = DEFAULT_EOS_MARKER;
+  gint max_message_size = DEFAULT_MAX_MESSAGE_SIZE;
   /* Effective librdkafka values quoted in error messages. */
   std::string message_max_bytes;
+  gint64 producer_max_bytes = GST_KAFKA_DEFAULT_MESSAGE_MAX_BYTES;
+  /* The largest record batch the producer builds: the smaller of
+   * batch.size and message.max.bytes. */
+  gint64 batch_max_bytes = GST_KAFKA_DEFAULT_MESSAGE_MAX_BYTES;
   std::string message_timeout_ms;
 };
 
@@ -216,6 +243,9 @@ struct SinkMessage
   /* Monotonic time of the hand-over to librdkafka. */
   gint64 produced_at = 0;
   bool eos_marker = false;
+  /* A part after the first of a buffer split into several: once the first
+   * went out, the rest follows, whatever the queue-full policy. */
+  bool part = false;
 
   ~SinkMessage ()
   {
@@ -234,6 +264,7 @@ struct SinkMessage
     size = 0;
     produced_at = 0;
     eos_marker = false;
+    part = false;
   }
 };
 
@@ -344,6 +375,14 @@ struct GstKafkaSinkPrivate
   bool failed = false;
   bool broker_down_warned = false;
   bool drop_warned = false;
+  /* max-message-size=-1: the broker answered (or could not say) how large a
+   * message the topic takes. */
+  bool topic_limit_known = false;
+  /* The topic's max.message.bytes; read by the streaming thread without the
+   * lock. */
+  std::atomic<gint64> topic_max_bytes{KAFKA_DEFAULT_MAX_MESSAGE_BYTES};
+  /* The broker told topic_max_bytes. */
+  std::atomic<bool> topic_max_bytes_told{false};
 
   /* Streaming state: touched by the streaming thread only. */
   guint64 session_id = 0;
@@ -359,6 +398,10 @@ struct GstKafkaSinkPrivate
   GstCaps *unix_caps = nullptr;
   /* API of the GstKafkaMeta kafkasrc attaches, 0 while none is registered. */
   GType kafka_meta_api = 0;
+  /* The first buffer waited for topic_limit_known. */
+  bool topic_limit_waited = false;
+  /* A buffer was split: said once. */
+  bool split_noted = false;
 };
 
 struct _GstKafkaSink
@@ -474,6 +517,9 @@ gst_kafka_sink_set_property (GObject *object, guint prop_id,
   case PROP_EOS_MARKER:
     s.eos_marker = g_value_get_boolean (value);
     break;
+  case PROP_MAX_MESSAGE_SIZE:
+    s.max_message_size = g_value_get_int (value);
+    break;
   default:
     G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     break;
@@ -557,6 +603,9 @@ gst_kafka_sink_get_property (GObject *object, guint prop_id, GValue *value,
   case PROP_EOS_MARKER:
     g_value_set_boolean (value, s.eos_marker);
     break;
+  case PROP_MAX_MESSAGE_SIZE:
+    g_value_set_int (value, s.max_message_size);
+    break;
   default:
     G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     break;
@@ -594,15 +643,28 @@ post_delivery_error (GstKafkaSink *self, const rd_kafka_message_t *m,
             s.topic.c_str ()),
         ("delivery to partition %d failed: %s", partition, why.c_str ()));
     break;
-  case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
-    GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
-        ("The Kafka broker rejected a frame of %" G_GSIZE_FORMAT
-         " bytes as too large for topic '%s': raise the topic's "
-         "max.message.bytes (broker default: message.max.bytes), and "
-         "replica.fetch.max.bytes on the brokers",
-            msg->size, s.topic.c_str ()),
-        ("partition %d: %s", partition, why.c_str ()));
+  case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE: {
+    gint64 limit = self->priv->topic_max_bytes.load ();
+    if (self->priv->topic_max_bytes_told && gint64 (msg->size) < limit)
+      /* The message fits: the batch around it did not. */
+      GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
+          ("The Kafka broker rejected a record batch as larger than topic "
+           "'%s' takes (max.message.bytes=%" G_GINT64_FORMAT "): set "
+           "batch.size=%" G_GINT64_FORMAT " in the 'config' property",
+              s.topic.c_str (), limit, limit),
+          ("partition %d, a message of %" G_GSIZE_FORMAT " bytes: %s",
+              partition, msg->size, why.c_str ()));
+    else
+      GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
+          ("The Kafka broker rejected a frame of %" G_GSIZE_FORMAT
+           " bytes as too large for topic '%s': raise the topic's "
+           "max.message.bytes (broker default: message.max.bytes), and "
+           "replica.fetch.max.bytes on the brokers, or let kafkasink split "
+           "frames (max-message-size)",
+              msg->size, s.topic.c_str ()),
+          ("partition %d: %s", partition, why.c_str ()));
     break;
+  }
   case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
     GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
         ("The Kafka broker does not accept writes to topic '%s': it is an "
@@ -789,11 +851,76 @@ handle_error_event (GstKafkaSink *self, rd_kafka_event_t *ev)
   }
 }
 
+/* The broker's answer to request_topic_limit(). */
+static void
+handle_topic_limit (GstKafkaSink *self, rd_kafka_event_t *ev)
+{
+  GstKafkaSinkPrivate *priv = self->priv;
+  gint64 limit = -1;
+  std::string why;
+
+  const rd_kafka_DescribeConfigs_result_t
+      *result = rd_kafka_event_DescribeConfigs_result (ev);
+  size_t n = 0;
+  const rd_kafka_ConfigResource_t **resources =
+      result ? rd_kafka_DescribeConfigs_result_resources (result, &n) : nullptr;
+  if (rd_kafka_event_error (ev))
+    why = rd_kafka_event_error_string (ev);
+  else if (n != 1)
+    why = "no answer for the topic";
+  else if (rd_kafka_ConfigResource_error (resources[0]))
+    why = rd_kafka_ConfigResource_error_string (resources[0]);
+  for (size_t i = 0; why.empty () && i < n; i++) {
+    size_t count = 0;
+    const rd_kafka_ConfigEntry_t *
+        *entries = rd_kafka_ConfigResource_configs (resources[i], &count);
+    for (size_t j = 0; j < count; j++) {
+      const char *value = rd_kafka_ConfigEntry_value (entries[j]);
+      if (value &&
+          !strcmp (rd_kafka_ConfigEntry_name (entries[j]), "max.message.bytes"))
+        limit = g_ascii_strtoll (value, nullptr, 10);
+    }
+  }
+  const Session &s = priv->session;
+  if (limit > 0) {
+    GST_INFO_OBJECT (self,
+        "topic %s takes messages of up to %" G_GINT64_FORMAT " bytes",
+        s.topic.c_str (), limit);
+    priv->topic_max_bytes.store (limit, std::memory_order_relaxed);
+    priv->topic_max_bytes_told = true;
+    /* The limit is on record batches: several messages the producer sends
+     * together must fit in it too. */
+    if (limit < s.batch_max_bytes)
+      GST_ELEMENT_WARNING (self, RESOURCE, SETTINGS,
+          ("Kafka topic '%s' takes record batches of up to %" G_GINT64_FORMAT
+           " bytes (max.message.bytes), and the producer builds larger ones "
+           "(up to %" G_GINT64_FORMAT
+           " bytes): set batch.size=%" G_GINT64_FORMAT
+           " in the 'config' property, or the broker will refuse batches",
+              s.topic.c_str (), limit, s.batch_max_bytes, limit),
+          ("batch.size and message.max.bytes bound a batch"));
+  } else {
+    GST_INFO_OBJECT (self,
+        "could not learn the topic's max.message.bytes (%s): assuming "
+        "Kafka's default, %d bytes",
+        why.empty () ? "not given" : why.c_str (),
+        KAFKA_DEFAULT_MAX_MESSAGE_BYTES);
+  }
+  {
+    std::lock_guard<std::mutex> lk (priv->lock);
+    priv->topic_limit_known = true;
+  }
+  priv->cond.notify_all ();
+}
+
 static void
 handle_event (GstKafkaSink *self, rd_kafka_event_t *ev,
     std::vector<SinkMessage *> &done)
 {
   switch (rd_kafka_event_type (ev)) {
+  case RD_KAFKA_EVENT_DESCRIBECONFIGS_RESULT:
+    handle_topic_limit (self, ev);
+    break;
   case RD_KAFKA_EVENT_DR:
     handle_delivery_event (self, ev, done);
     break;
@@ -957,6 +1084,27 @@ pin_partition (GstKafkaSink *self, rd_kafka_conf_t *conf)
     GST_WARNING_OBJECT (self, "sticky.partitioning.linger.ms: %s", errstr);
 }
 
+/* Asks the broker for the topic's max.message.bytes, for
+ * max-message-size=-1; handle_topic_limit() takes the answer. */
+static void
+request_topic_limit (GstKafkaSink *self)
+{
+  GstKafkaSinkPrivate *priv = self->priv;
+  rd_kafka_t *rk = priv->producer.get ();
+
+  rd_kafka_ConfigResource_t
+      *resource = rd_kafka_ConfigResource_new (RD_KAFKA_RESOURCE_TOPIC,
+          priv->session.topic.c_str ());
+  rd_kafka_AdminOptions_t *options = rd_kafka_AdminOptions_new (rk,
+      RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
+  char errstr[256];
+  rd_kafka_AdminOptions_set_request_timeout (options, TOPIC_LIMIT_WAIT_MS,
+      errstr, sizeof (errstr));
+  rd_kafka_DescribeConfigs (rk, &resource, 1, options, priv->queue.get ());
+  rd_kafka_AdminOptions_destroy (options);
+  rd_kafka_ConfigResource_destroy (resource);
+}
+
 static gboolean
 gst_kafka_sink_start (GstBaseSink *bsink)
 {
@@ -975,6 +1123,7 @@ gst_kafka_sink_start (GstBaseSink *bsink)
   session.queue_full_policy = s.queue_full_policy;
   session.flush_timeout = s.flush_timeout;
   session.eos_marker = s.eos_marker;
+  session.max_message_size = s.max_message_size;
   config_file = g_strdup (s.config_file);
   config = s.config ? gst_structure_copy (s.config) : nullptr;
   GST_OBJECT_UNLOCK (self);
@@ -1066,6 +1215,11 @@ gst_kafka_sink_start (GstBaseSink *bsink)
   /* Error messages quote what librdkafka uses, whichever setting set it. */
   session.brokers = conf_value (rk.get (), "bootstrap.servers");
   session.message_max_bytes = conf_value (rk.get (), "message.max.bytes");
+  session.producer_max_bytes =
+      g_ascii_strtoll (session.message_max_bytes.c_str (), nullptr, 10);
+  session.batch_max_bytes = MIN (session.producer_max_bytes,
+      g_ascii_strtoll (conf_value (rk.get (), "batch.size").c_str (), nullptr,
+          10));
   session.message_timeout_ms = conf_value (rk.get (), "message.timeout.ms");
 
   std::random_device rd;
@@ -1088,7 +1242,14 @@ gst_kafka_sink_start (GstBaseSink *bsink)
     priv->failed = false;
     priv->broker_down_warned = false;
     priv->drop_warned = false;
+    priv->topic_limit_known = priv->session.max_message_size >= 0;
+    priv->topic_max_bytes = KAFKA_DEFAULT_MAX_MESSAGE_BYTES;
+    priv->topic_max_bytes_told = false;
   }
+  if (!priv->topic_limit_known)
+    request_topic_limit (self);
+  priv->topic_limit_waited = false;
+  priv->split_noted = false;
   priv->session_id = session_id;
   priv->seq = 0;
   priv->caps_pending = true;
@@ -1359,11 +1520,12 @@ message_key (GstKafkaSink *self, GstBuffer *buf, const void **key,
   *key_len = *key ? size : 0;
 }
 
-/* Hands @msg to librdkafka with @key, applying the queue-full policy. Takes
- * ownership of @msg and of @hdrs. */
+/* Hands @msg to librdkafka with @key, applying the queue-full policy; sets
+ * @dropped when the policy dropped it. Takes ownership of @msg and of
+ * @hdrs. */
 static GstFlowReturn
 produce (GstKafkaSink *self, SinkMessage *msg, rd_kafka_headers_t *hdrs,
-    gint64 timestamp, const void *key, size_t key_len)
+    gint64 timestamp, const void *key, size_t key_len, bool &dropped)
 {
   GstKafkaSinkPrivate *priv = self->priv;
   const Session &s = priv->session;
@@ -1408,8 +1570,9 @@ produce (GstKafkaSink *self, SinkMessage *msg, rd_kafka_headers_t *hdrs,
 
     if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
       if (s.queue_full_policy == GST_KAFKA_SINK_QUEUE_FULL_DROP &&
-          !msg->eos_marker) {
+          !msg->eos_marker && !msg->part) {
         priv->stats.messages_dropped++;
+        dropped = true;
         bool warn = !priv->drop_warned;
         priv->drop_warned = true;
         lk.unlock ();
@@ -1455,7 +1618,8 @@ produce (GstKafkaSink *self, SinkMessage *msg, rd_kafka_headers_t *hdrs,
           ("A frame of %" G_GSIZE_FORMAT " bytes is larger than the Kafka "
            "producer accepts (message.max.bytes=%s): raise message.max.bytes "
            "in the 'config' property, and the topic's max.message.bytes "
-           "(broker: message.max.bytes) to match",
+           "(broker: message.max.bytes) to match, or let kafkasink split "
+           "frames (max-message-size)",
               msg->size, s.message_max_bytes.c_str ()),
           ("%s", gstkafka::err_text (err).c_str ()));
     } else if (err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION) {
@@ -1510,6 +1674,103 @@ caps_sent_before (GstKafkaSinkPrivate *priv, gint64 now, GstClockTime pts,
          (GST_CLOCK_TIME_IS_VALID (pts) && GST_CLOCK_TIME_IS_VALID (last_pts) &&
              (pts < last_pts ||
                  pts - last_pts >= GstClockTime (interval_us) * GST_USECOND));
+}
+
+/* The largest payload of one message (max-message-size), for a message
+ * with @key_len bytes of key and @caps_len bytes of caps. */
+static gsize
+max_part_size (GstKafkaSink *self, size_t key_len, size_t caps_len)
+{
+  GstKafkaSinkPrivate *priv = self->priv;
+  const Session &s = priv->session;
+
+  if (s.max_message_size > 0)
+    return s.max_message_size;
+  if (s.max_message_size == 0)
+    return G_MAXSIZE;
+  if (G_UNLIKELY (!priv->topic_limit_waited)) {
+    /* The first buffer waits (briefly) for what the topic takes. */
+    priv->topic_limit_waited = true;
+    std::unique_lock<std::mutex> lk (priv->lock);
+    priv->cond.wait_for (lk, std::chrono::milliseconds (TOPIC_LIMIT_WAIT_MS),
+        [&] {
+          return priv->topic_limit_known || priv->unlocking || priv->failed;
+        });
+  }
+  gint64 limit = MIN (priv->topic_max_bytes.load (std::memory_order_relaxed),
+      s.producer_max_bytes);
+  gint64 room = SPLIT_HEADROOM + gint64 (key_len) + gint64 (caps_len);
+  return limit - room > MIN_PART_SIZE ? gsize (limit - room) : MIN_PART_SIZE;
+}
+
+/* Produces the buffer of @msg, larger than @part_max, as several messages
+ * of at most @part_max bytes, each with @info and a gst.frag header that
+ * says which part it is; kafkasrc joins them again. Each part is a
+ * sub-buffer sharing the buffer's memory: nothing is copied. Takes @msg. */
+static GstFlowReturn
+produce_parts (GstKafkaSink *self, SinkMessage *msg, gstkafka::FrameInfo info,
+    gint64 timestamp, const void *key, size_t key_len, gsize part_max)
+{
+  GstKafkaSinkPrivate *priv = self->priv;
+  GstBuffer *buf = gst_buffer_ref (msg->buffer);
+  gsize size = msg->size;
+  gint64 produced_at = msg->produced_at;
+  priv->pool.give (msg);
+
+  if (!priv->split_noted) {
+    priv->split_noted = true;
+    GST_ELEMENT_INFO (self, RESOURCE, WRITE,
+        ("Buffers larger than %" G_GSIZE_FORMAT " bytes go to Kafka topic "
+         "'%s' as several messages: kafkasrc joins them again, other Kafka "
+         "clients see the parts (see max-message-size)",
+            part_max, priv->session.topic.c_str ()),
+        ("a buffer of %" G_GSIZE_FORMAT " bytes; the topic takes messages of "
+         "up to %" G_GINT64_FORMAT " bytes, the producer %" G_GINT64_FORMAT,
+            size, priv->topic_max_bytes.load (),
+            priv->session.producer_max_bytes));
+  }
+
+  guint32 count = guint32 ((size + part_max - 1) / part_max);
+  info.frag_count = count;
+  info.frag_size = size;
+  GstFlowReturn ret = GST_FLOW_OK;
+  for (guint32 i = 0; i < count && ret == GST_FLOW_OK; i++) {
+    gsize offset = i * part_max;
+    gsize len = MIN (part_max, size - offset);
+    GstBuffer *part_buf = gst_buffer_copy_region (buf, GST_BUFFER_COPY_MEMORY,
+        offset, len);
+    SinkMessage *part = priv->pool.take ();
+    if (!part_buf || !gst_buffer_map (part_buf, &part->map, GST_MAP_READ)) {
+      if (part_buf)
+        gst_buffer_unref (part_buf);
+      priv->pool.give (part);
+      GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
+          ("Could not map part %u of a buffer of %" G_GSIZE_FORMAT " bytes", i,
+              size),
+          (nullptr));
+      ret = GST_FLOW_ERROR;
+      break;
+    }
+    part->buffer = part_buf;
+    part->size = len;
+    part->produced_at = produced_at;
+    part->part = i > 0;
+    info.frag_index = i;
+    if (i == 1) {
+      /* The caps travel with the first part. */
+      info.caps_elsewhere = info.caps_elsewhere || info.caps;
+      info.caps = nullptr;
+      info.caps_len = 0;
+    }
+    rd_kafka_headers_t *hdrs = rd_kafka_headers_new (3);
+    gstkafka::headers_write (hdrs, info);
+    bool dropped = false;
+    ret = produce (self, part, hdrs, timestamp, key, key_len, dropped);
+    if (dropped)
+      break;
+  }
+  gst_buffer_unref (buf);
+  return ret;
 }
 
 static GstFlowReturn
@@ -1576,8 +1837,16 @@ gst_kafka_sink_render (GstBaseSink *bsink, GstBuffer *buf)
   const void *key;
   size_t key_len;
   message_key (self, buf, &key, &key_len);
-  GstFlowReturn ret = produce (self, msg, hdrs, message_timestamp (self, buf),
-      key, key_len);
+  gint64 timestamp = message_timestamp (self, buf);
+  GstFlowReturn ret;
+  gsize part_max = max_part_size (self, key_len, info.caps_len);
+  if (G_UNLIKELY (msg->size > part_max)) {
+    rd_kafka_headers_destroy (hdrs);
+    ret = produce_parts (self, msg, info, timestamp, key, key_len, part_max);
+  } else {
+    bool dropped = false;
+    ret = produce (self, msg, hdrs, timestamp, key, key_len, dropped);
+  }
   /* Every SERVE_INTERVAL messages, counted by their sequence numbers. */
   if (info.seq % SERVE_INTERVAL == 0)
     serve_ready_events (self);
@@ -1618,8 +1887,9 @@ produce_eos_marker (GstKafkaSink *self)
   GST_DEBUG_OBJECT (self,
       "producing end-of-stream marker, seq %" G_GUINT64_FORMAT, info.seq);
   const Session &s = priv->session;
+  bool dropped = false;
   return produce (self, msg, hdrs, g_get_real_time () / 1000,
-      s.key.empty () ? nullptr : s.key.data (), s.key.size ());
+      s.key.empty () ? nullptr : s.key.data (), s.key.size (), dropped);
 }
 
 /* EOS: optionally the marker, then every outstanding message delivered
@@ -1933,6 +2203,32 @@ gst_kafka_sink_class_init (GstKafkaSinkClass *klass)
           "Produce an end-of-stream marker message (empty value, header "
           "gst.eos) on EOS",
           DEFAULT_EOS_MARKER, rw));
+
+  /**
+   * GstKafkaSink:max-message-size:
+   *
+   * The largest payload of one Kafka message, in bytes. A larger buffer
+   * goes to Kafka as several messages, its parts, each with a `gst.frag`
+   * header; kafkasrc joins them into one buffer again, without copying (see
+   * docs/message-format.md). Other Kafka clients see the parts.
+   *
+   * -1 (the default) fits the topic: at start kafkasink asks the broker for
+   * the topic's `max.message.bytes` (the first buffer waits up to two
+   * seconds for the answer; without one, Kafka's default of 1048588 is
+   * assumed), and splits the buffers that would exceed it or librdkafka's
+   * `message.max.bytes`, whichever is smaller. So a 1080p PNG frame of a
+   * few megabytes goes through a broker with Kafka's default settings.
+   * 0 never splits: a buffer the topic does not take is an error, as for
+   * a topic that other clients read whole.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property (gobject_class, PROP_MAX_MESSAGE_SIZE,
+      g_param_spec_int ("max-message-size", "Max message size",
+          "Largest payload of one message: larger buffers are split into "
+          "several, which kafkasrc joins again (-1 = what the topic takes, "
+          "0 = never split)",
+          -1, G_MAXINT, DEFAULT_MAX_MESSAGE_SIZE, rw));
 
   /**
    * GstKafkaSink:messages-queued:

@@ -18,7 +18,11 @@
  * in an INFO message on the bus.
  *
  * The payload is not copied: each output buffer wraps librdkafka's message,
- * which is released when the buffer is freed. Buffers may outlive the
+ * which is released when the buffer is freed. A buffer that kafkasink split
+ * into several messages (#GstKafkaSink:max-message-size) comes out whole,
+ * one memory per message; a viewer that starts among its parts starts with
+ * the next whole buffer, and one that lacks a part is dropped with a
+ * warning. Buffers may outlive the
  * element: the consumer handle is destroyed when the last of them is freed,
  * and stopping never waits for them. The buffer's offset is the message's
  * Kafka offset; with #GstKafkaSrc:add-reference-timestamp-meta its Kafka
@@ -337,6 +341,15 @@ struct PartitionState
    * first message shows whether retention deleted messages after it
    * (check_resumed()); -1 when not resuming. */
   gint64 resume_from = -1;
+  /* The parts taken so far of a buffer that kafkasink split into several
+   * messages (gst.frag), in order, and what the first one said of the
+   * whole (join_part()). */
+  std::vector<gstkafka::Message> pieces;
+  guint64 pieces_session = 0;
+  guint64 pieces_seq = 0;
+  guint32 pieces_count = 0;
+  guint64 pieces_size = 0;
+  guint64 pieces_bytes = 0;
 };
 
 enum class Trouble
@@ -438,6 +451,8 @@ struct GstKafkaSrcPrivate
   bool looking_back = false;
   /* Some partition resumes at a committed offset (check_resumed()). */
   bool resuming = false;
+  /* Partitions holding some parts of a split buffer (join_part()). */
+  guint joining = 0;
   gint64 lag_updated = 0;
   guint lag_count = 0;
 };
@@ -801,8 +816,11 @@ restart_recreated_topic (GstKafkaSrc *self)
   for (int i = 0; i < list->cnt; i++) {
     list->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
     auto it = priv->parts.find (list->elems[i].partition);
-    if (it != priv->parts.end ())
-      it->second = PartitionState ();
+    if (it == priv->parts.end ())
+      continue;
+    if (!it->second.pieces.empty ())
+      priv->joining--;
+    it->second = PartitionState ();
   }
   GST_INFO_OBJECT (self,
       "topic created again: reading its %d partition(s) "
@@ -1059,6 +1077,13 @@ defer_store (GstKafkaSrc *self, gint32 partition, gint64 next)
 
   if (!priv->run.commits)
     return;
+  if (G_UNLIKELY (priv->joining)) {
+    /* Not past the first part of a buffer not joined yet: a restarted
+     * viewer reads all its parts again. */
+    auto ps = priv->parts.find (partition);
+    if (ps != priv->parts.end () && !ps->second.pieces.empty ())
+      next = MIN (next, ps->second.pieces.front ()->offset);
+  }
   for (auto &it : priv->to_store) {
     if (it.first == partition) {
       it.second = next;
@@ -1097,9 +1122,20 @@ drop_batch (GstKafkaSrc *self, const rd_kafka_topic_partition_list_t *list)
     priv->batch[i] = nullptr;
     dropped++;
   }
+  for (auto &it : priv->parts) {
+    PartitionState &ps = it.second;
+    if (ps.pieces.empty () ||
+        (list && !rd_kafka_topic_partition_list_find (list,
+                     priv->run.topic.c_str (), it.first)))
+      continue;
+    dropped += ps.pieces.size ();
+    ps.pieces.clear ();
+    priv->joining--;
+  }
   if (!list) {
     priv->batch.clear ();
     priv->batch_pos = 0;
+    priv->joining = 0;
   }
   if (dropped)
     GST_DEBUG_OBJECT (self, "dropped %u messages not handed out yet", dropped);
@@ -1192,7 +1228,7 @@ prepare_partitions (GstKafkaSrc *self, rd_kafka_topic_partition_list_t *list)
            " to %" G_GINT64_FORMAT,
               e->partition, gint64 (lo), gint64 (hi) - 1));
     }
-    priv->parts[e->partition] = ps;
+    priv->parts[e->partition] = std::move (ps);
   }
 
   if (resumed->cnt > 0) {
@@ -2468,6 +2504,119 @@ re_reading (GstKafkaSrcPrivate *priv, gint32 partition, gint64 offset)
   return it != priv->parts.end () && offset < it->second.lookback_until;
 }
 
+/* Drops the parts of a split buffer that @ps holds, which cannot be
+ * joined: says so unless @quiet. */
+static void
+drop_pieces (GstKafkaSrc *self, gint32 partition, PartitionState &ps,
+    const char *why)
+{
+  GstKafkaSrcPrivate *priv = self->priv;
+  if (ps.pieces.empty ())
+    return;
+  GST_ELEMENT_WARNING (self, STREAM, DEMUX,
+      ("A buffer of %" G_GUINT64_FORMAT " bytes that kafkasink split into %u "
+       "messages in Kafka topic '%s' is incomplete: %s; dropped",
+          ps.pieces_size, ps.pieces_count, priv->run.topic.c_str (), why),
+      ("partition %d, parts 0 to %" G_GSIZE_FORMAT
+       " at offsets %" G_GINT64_FORMAT " to %" G_GINT64_FORMAT,
+          partition, ps.pieces.size () - 1, ps.pieces.front ()->offset,
+          ps.pieces.back ()->offset));
+  ps.pieces.clear ();
+  priv->joining--;
+  priv->discont = true;
+}
+
+/* @m, the next message of the batch, is a part of a buffer that kafkasink
+ * split into several messages (p.info.frag_count): takes it into its
+ * partition's pieces, or passes over it when it cannot be joined (the
+ * viewer started after the buffer's first part). Returns the partition's
+ * state, with @m left in the batch, when @m is the last part and the
+ * pieces hold all the others. */
+static PartitionState *
+join_part (GstKafkaSrc *self, rd_kafka_message_t *m, const Parsed &p)
+{
+  GstKafkaSrcPrivate *priv = self->priv;
+  const gstkafka::FrameInfo &info = p.info;
+  gint32 partition = m->partition;
+  gint64 offset = m->offset;
+  auto it = priv->parts.find (partition);
+  if (it == priv->parts.end ()) {
+    gstkafka::Message gone (batch_take (priv));
+    return nullptr;
+  }
+  PartitionState &ps = it->second;
+
+  if (!ps.pieces.empty () &&
+      (info.frag_index != ps.pieces.size () ||
+          info.frag_count != ps.pieces_count ||
+          info.frag_size != ps.pieces_size ||
+          info.session != ps.pieces_session || info.seq != ps.pieces_seq)) {
+    std::string why = "offset " + std::to_string (offset) + " is part " +
+                      std::to_string (info.frag_index) + " of " +
+                      std::to_string (info.frag_count) +
+                      " of another buffer, not part " +
+                      std::to_string (ps.pieces.size ());
+    drop_pieces (self, partition, ps, why.c_str ());
+  }
+  if (ps.pieces.empty () && info.frag_index > 0) {
+    GST_INFO_OBJECT (self,
+        "partition %d offset %" G_GINT64_FORMAT ": part %u of %u of a buffer "
+        "whose first part was not read: skipped",
+        partition, offset, info.frag_index, info.frag_count);
+    gstkafka::Message orphan (batch_take (priv));
+    defer_store (self, partition, offset + 1);
+    after_message (self, partition, offset);
+    return nullptr;
+  }
+
+  if (info.frag_index == 0) {
+    ps.pieces_session = info.session;
+    ps.pieces_seq = info.seq;
+    ps.pieces_count = info.frag_count;
+    ps.pieces_size = info.frag_size;
+    ps.pieces_bytes = 0;
+    priv->joining++;
+  }
+  if (info.frag_index + 1 < info.frag_count) {
+    ps.pieces_bytes += m->len;
+    ps.pieces.emplace_back (batch_take (priv));
+    after_message (self, partition, offset);
+    return nullptr;
+  }
+  if (ps.pieces_bytes + m->len != ps.pieces_size) {
+    std::string why = "its parts hold " +
+                      std::to_string (ps.pieces_bytes + m->len) + " bytes";
+    drop_pieces (self, partition, ps, why.c_str ());
+    gstkafka::Message last (batch_take (priv));
+    defer_store (self, partition, offset + 1);
+    after_message (self, partition, offset);
+    return nullptr;
+  }
+  return &ps;
+}
+
+/* Appends the payloads of @rest, the parts after the first of a split
+ * buffer, to @buf, which wraps the first: zero copy, each memory owns its
+ * message. GStreamer merges (copies) the memories of a buffer of more than
+ * gst_buffer_get_max_memory() of them. */
+static void
+join_buffer (GstKafkaSrc *self, GstBuffer *buf,
+    std::vector<gstkafka::Message> &rest)
+{
+  GstKafkaSrcPrivate *priv = self->priv;
+  for (gstkafka::Message &piece : rest) {
+    rd_kafka_message_t *m = piece.get ();
+    priv->consumer->refs++;
+    auto w = new WrappedMessage{m, priv->consumer};
+    gst_buffer_append_memory (buf,
+        gst_memory_new_wrapped (static_cast<GstMemoryFlags> (0), m->payload,
+            m->len, 0, m->len, w, wrapped_message_free));
+    GST_BUFFER_OFFSET_END (buf) = m->offset + 1;
+    piece.release ();
+  }
+  rest.clear ();
+}
+
 /* Turns the batch's messages into buffers, in order, until the batch is
  * empty or a message has to wait until the buffers before it were pushed:
  * one with other caps, an end-of-stream marker, a consumer event other than
@@ -2531,12 +2680,31 @@ hand_out (GstKafkaSrc *self, Output &out, bool &eos)
     bool skip = !p.ok && run.malformed_policy == GST_KAFKA_SRC_MALFORMED_SKIP;
     bool ends = !skip && p.info.eos && run.handle_eos_marker &&
                 at_partition_end (self, m);
-    if (out.n > 0 && (ends || (!skip && !p.info.eos && changes_caps (priv, p))))
-      return GST_FLOW_OK;
-
-    gstkafka::Message msg (batch_take (priv));
     gint32 partition = m->partition;
     gint64 offset = m->offset;
+    gstkafka::Message msg;
+    std::vector<gstkafka::Message> rest;
+    if (G_UNLIKELY (p.info.frag_count) && !skip && !p.info.eos) {
+      PartitionState *ps = join_part (self, m, p);
+      if (!ps)
+        continue;
+      /* The last part: the buffer is described by the first. */
+      p = Parsed ();
+      parse_message (self, ps->pieces.front ().get (), p);
+      if (out.n > 0 && changes_caps (priv, p))
+        return GST_FLOW_OK;
+      ps->pieces.emplace_back (batch_take (priv));
+      rest.swap (ps->pieces);
+      priv->joining--;
+      msg = std::move (rest.front ());
+      rest.erase (rest.begin ());
+      m = msg.get ();
+    } else {
+      if (out.n > 0 &&
+          (ends || (!skip && !p.info.eos && changes_caps (priv, p))))
+        return GST_FLOW_OK;
+      msg.reset (batch_take (priv));
+    }
     if (!p.ok)
       warn_malformed (self, m, p.problems);
     if (ends) {
@@ -2577,7 +2745,10 @@ hand_out (GstKafkaSrc *self, Output &out, bool &eos)
     }
     if (ret != GST_FLOW_OK)
       return ret;
-    out.add (make_buffer (self, msg, p), priv->batch.size () - priv->batch_pos);
+    GstBuffer *buf = make_buffer (self, msg, p);
+    if (G_UNLIKELY (!rest.empty ()))
+      join_buffer (self, buf, rest);
+    out.add (buf, priv->batch.size () - priv->batch_pos);
     defer_store (self, partition, offset + 1);
     after_message (self, partition, offset);
   }

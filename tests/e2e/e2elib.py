@@ -159,13 +159,14 @@ def produce_frames(topic, frames, extra=()):
            "topic=" + topic, "sync=false", *extra, name="producer").wait()
 
 
-def create_topic(topic, partitions):
-    """Creates @topic with @partitions partitions, as an administrator
-    would, instead of letting the broker create it with one."""
+def create_topic(topic, partitions, configs=None):
+    """Creates @topic with @partitions partitions and topic @configs, as an
+    administrator would, instead of letting the broker create it with
+    one."""
     from kafka.admin import KafkaAdminClient, NewTopic
     admin = KafkaAdminClient(bootstrap_servers=brokers().split(","))
     try:
-        admin.create_topics([NewTopic(topic, partitions, 1)])
+        admin.create_topics([NewTopic(topic, partitions, 1, topic_configs=configs or {})])
     finally:
         admin.close()
 

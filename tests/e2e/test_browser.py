@@ -15,10 +15,23 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "http"))
 import browser  # noqa: E402  (Chromium driving and PNG decoding)
-from e2elib import E2ETest, Launch, brokers, free_port, unique, viewer  # noqa: E402
+from e2elib import (E2ETest, Launch, brokers, create_topic, free_port,  # noqa: E402
+                    kcat_messages, unique, viewer)
 
 
 class Browser(E2ETest):
+    def assert_viewer_shows_bars(self, chromium, topic):
+        """A viewer of @topic shows Chromium the colour bars produced."""
+        port = free_port()
+        v = viewer(topic, unique("view"), port)
+        self.addCleanup(v.kill)
+        with tempfile.TemporaryDirectory() as work:
+            width, height, rows = browser.screenshot(
+                chromium, "http://127.0.0.1:%d/" % port, work)
+        self.assertEqual((width, height), (browser.WIDTH, browser.HEIGHT))
+        errors = browser.check_bars(width, height, rows)
+        self.assertEqual(errors, [], "Chromium did not show the produced picture")
+
     def test_finished_producer_shows_in_chromium(self):
         chromium = shutil.which("chromium") or shutil.which("chromium-browser")
         if not chromium:
@@ -31,15 +44,28 @@ class Browser(E2ETest):
                "brokers=" + brokers(), "topic=" + topic, "sync=false",
                name="producer").wait()
 
-        port = free_port()
-        v = viewer(topic, unique("view"), port)
-        self.addCleanup(v.kill)
-        with tempfile.TemporaryDirectory() as work:
-            width, height, rows = browser.screenshot(
-                chromium, "http://127.0.0.1:%d/" % port, work)
-        self.assertEqual((width, height), (browser.WIDTH, browser.HEIGHT))
-        errors = browser.check_bars(width, height, rows)
-        self.assertEqual(errors, [], "Chromium did not show the produced picture")
+        self.assert_viewer_shows_bars(chromium, topic)
+
+    def test_frames_larger_than_the_topic_takes_show_in_chromium(self):
+        """A topic that takes messages of 64 KiB at most, and frames of
+        225 KiB: each frame goes as several messages, and the browser shows
+        the whole picture."""
+        chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+        if not chromium:
+            self.skipTest("chromium is not installed")
+        topic = unique("browser-large")
+        create_topic(topic, 1, {"max.message.bytes": "65536"})
+        Launch("videotestsrc", "num-buffers=30", "pattern=smpte100", "!",
+               "video/x-raw,width=%d,height=%d,framerate=30/1" % (browser.WIDTH,
+                                                                  browser.HEIGHT),
+               "!", "pngenc", "compression-level=0", "!", "kafkasink",
+               "brokers=" + brokers(), "topic=" + topic, "sync=false",
+               "config=kafka,batch.size=65536", name="producer").wait()
+        sizes = [int(s) for s in kcat_messages(topic, 200, "%S\n").split()]
+        self.assertGreater(len(sizes), 30 * 3)
+        self.assertLessEqual(max(sizes), 65536)
+
+        self.assert_viewer_shows_bars(chromium, topic)
 
     def test_webm_joined_between_keyframes_plays_in_chromium(self):
         chromium = shutil.which("chromium") or shutil.which("chromium-browser")

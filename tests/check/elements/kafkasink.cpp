@@ -311,8 +311,11 @@ message_mentions (GstMessage *msg, const char *word)
   gchar *debug = nullptr;
   if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_WARNING)
     gst_message_parse_warning (msg, &err, &debug);
+  else if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_INFO)
+    gst_message_parse_info (msg, &err, &debug);
   else
     gst_message_parse_error (msg, &err, &debug);
+  GST_INFO ("%s: %s", GST_MESSAGE_TYPE_NAME (msg), err->message);
   bool found = strstr (err->message, word) != nullptr;
   g_error_free (err);
   g_free (debug);
@@ -940,8 +943,10 @@ GST_END_TEST;
 
 GST_START_TEST (test_frame_too_large_for_producer)
 {
+  /* max-message-size=0: a buffer is one message, or an error. */
   std::string topic = kafkatest::unique_topic ("sink-large-local");
   GstElement *sink = new_sink (topic, "kafka, message.max.bytes=100000");
+  g_object_set (sink, "max-message-size", 0, nullptr);
   SinkHarness sh (sink);
   fail_unless_equals_int (sh.push (make_buffer (0, 150000)), GST_FLOW_ERROR);
   check_error (sh.pop (GST_MESSAGE_ERROR), GST_RESOURCE_ERROR,
@@ -956,11 +961,130 @@ GST_START_TEST (test_frame_too_large_for_topic)
   std::string topic = kafkatest::unique_topic ("sink-large-topic");
   create_topic_with_config (topic, "max.message.bytes", "100000");
   GstElement *sink = new_sink (topic);
+  g_object_set (sink, "max-message-size", 0, nullptr);
   SinkHarness sh (sink);
   fail_unless_equals_int (sh.push (make_buffer (0, 200000)), GST_FLOW_OK);
   check_error (sh.pop (GST_MESSAGE_ERROR), GST_RESOURCE_ERROR,
       GST_RESOURCE_ERROR_WRITE,
       {"200000 bytes", topic.c_str (), "max.message.bytes"});
+}
+
+GST_END_TEST;
+
+/* The parts of the split buffers in @records, joined by sequence number,
+ * after checking each part's gst.frag header. */
+static std::map<guint64, std::string>
+join_parts (const std::vector<Record> &records, std::map<guint64, guint> &parts)
+{
+  std::map<guint64, std::string> joined;
+  for (const Record &r : records) {
+    fail_unless (r.info.has_seq);
+    guint &n = parts[r.info.seq];
+    if (r.info.frag_count) {
+      fail_unless_equals_int (r.info.frag_index, n);
+      if (r.info.frag_index + 1 == r.info.frag_count)
+        fail_unless_equals_uint64 (r.info.frag_size,
+            joined[r.info.seq].size () + r.payload.size ());
+    } else {
+      fail_unless_equals_int (n, 0);
+    }
+    n++;
+    joined[r.info.seq] += r.payload;
+  }
+  return joined;
+}
+
+/* By default a buffer larger than the topic takes goes as several
+ * messages, each within the topic's max.message.bytes (learnt from the
+ * broker) or the producer's message.max.bytes, and kafkasrc joins them into
+ * the original buffer without copying. */
+GST_START_TEST (test_split_to_fit)
+{
+  const gsize sizes[] = {250000, 60000, 99000, 100000, 300};
+  for (bool topic_limit : {true, false}) {
+    std::string topic = kafkatest::unique_topic ("sink-split");
+    if (topic_limit)
+      create_topic_with_config (topic, "max.message.bytes", "100000");
+    else
+      fail_unless (kafkatest::create_topic (topic));
+    if (topic_limit) {
+      /* The topic's limit bounds whole record batches. */
+      SinkHarness sh (new_sink (topic));
+      GstMessage *msg = sh.pop (GST_MESSAGE_WARNING, 30);
+      fail_unless (msg != nullptr, "no warning about batch.size");
+      fail_unless (message_mentions (msg, "batch.size=100000") &&
+                   message_mentions (msg, topic.c_str ()));
+      gst_message_unref (msg);
+      /* And the broker does refuse them. */
+      fail_unless_equals_int (sh.push (make_buffer (0, 250000)), GST_FLOW_OK);
+      check_error (sh.pop (GST_MESSAGE_ERROR), GST_RESOURCE_ERROR,
+          GST_RESOURCE_ERROR_WRITE, {"record batch", "batch.size=100000"});
+    }
+    {
+      GstElement *sink = new_sink (topic,
+          topic_limit ? "kafka, batch.size=100000"
+                      : "kafka, message.max.bytes=100000");
+      SinkHarness sh (sink);
+      for (guint i = 0; i < G_N_ELEMENTS (sizes); i++)
+        fail_unless_equals_int (sh.push (make_buffer (i, sizes[i])),
+            GST_FLOW_OK);
+      /* Said once, for users of other Kafka clients. */
+      GstMessage *info = sh.pop (GST_MESSAGE_INFO, 0);
+      fail_unless (info != nullptr, "no INFO message");
+      fail_unless (message_mentions (info, "several messages") &&
+                   message_mentions (info, topic.c_str ()));
+      gst_message_unref (info);
+      sh.finish ();
+      fail_unless (
+          sh.pop (GST_MESSAGE_INFO | GST_MESSAGE_WARNING, 0) == nullptr);
+      fail_unless_equals_uint64 (sh.stat ("messages-failed"), 0);
+    }
+
+    std::vector<Record> records = consume_all (topic);
+    for (const Record &r : records)
+      fail_unless (r.payload.size () + r.caps.size () < 100000 - 256,
+          "a message of %" G_GSIZE_FORMAT " bytes", r.payload.size ());
+    std::map<guint64, guint> parts;
+    std::map<guint64, std::string> joined = join_parts (records, parts);
+    fail_unless_equals_int (joined.size (), G_N_ELEMENTS (sizes));
+    for (guint i = 0; i < G_N_ELEMENTS (sizes); i++)
+      fail_unless (joined[i] == expected_payload (i, sizes[i]),
+          "buffer %u differs", i);
+    fail_unless_equals_int (parts[0], 3);
+    fail_unless_equals_int (parts[1], 1);
+    fail_unless_equals_int (parts[3], 2);
+    fail_unless_equals_int (parts[4], 1);
+    /* The caps travel once, with the first part. */
+    fail_unless_equals_string (records[0].caps.c_str (), "video/x-test");
+    fail_unless (records[1].caps.empty () && records[2].caps.empty ());
+
+    GstHarness *h = gst_harness_new ("kafkasrc");
+    g_object_set (h->element, "brokers", kafkatest::brokers (), "topic",
+        topic.c_str (), "is-live", FALSE, nullptr);
+    gst_util_set_object_arg (G_OBJECT (h->element), "stop-at", "end");
+    gst_harness_play (h);
+    for (guint i = 0; i < G_N_ELEMENTS (sizes); i++) {
+      GstBuffer *buf = gst_harness_pull (h);
+      fail_unless (buf != nullptr);
+      /* One memory per part, each wrapping its message. */
+      fail_unless_equals_int (gst_buffer_n_memory (buf), parts[i]);
+      GstMapInfo map;
+      fail_unless (gst_buffer_map (buf, &map, GST_MAP_READ));
+      fail_unless (std::string (reinterpret_cast<const char *> (map.data),
+                       map.size) == expected_payload (i, sizes[i]),
+          "buffer %u differs", i);
+      gst_buffer_unmap (buf, &map);
+      fail_unless_equals_uint64 (GST_BUFFER_PTS (buf), i * 40 * GST_MSECOND);
+      fail_unless_equals_int (GST_BUFFER_FLAG_IS_SET (buf,
+                                  GST_BUFFER_FLAG_DELTA_UNIT),
+          i % 5 != 0);
+      gst_buffer_unref (buf);
+    }
+    g_autoptr (GstCaps) caps = gst_pad_get_current_caps (h->sinkpad);
+    g_autoptr (GstCaps) expected = gst_caps_from_string ("video/x-test");
+    fail_unless (caps && gst_caps_is_equal (caps, expected));
+    gst_harness_teardown (h);
+  }
 }
 
 GST_END_TEST;
@@ -1657,6 +1781,7 @@ kafkasink_suite (void)
   tcase_add_test (tc, test_flush_timeout);
   tcase_add_test (tc, test_frame_too_large_for_producer);
   tcase_add_test (tc, test_frame_too_large_for_topic);
+  tcase_add_test (tc, test_split_to_fit);
   tcase_add_test (tc, test_compacted_topic);
   tcase_add_test (tc, test_fatal_error);
   tcase_add_test (tc, test_queue_full_drop);

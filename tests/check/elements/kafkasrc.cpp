@@ -793,6 +793,142 @@ GST_START_TEST (test_key_filter)
 }
 GST_END_TEST;
 
+/* Sends parts @from to @to - 1 of the @count parts kafkasink splits @data
+ * into, as buffer @seq of session 9; @size is what the parts say the whole
+ * holds (@data's size when 0). */
+static void
+send_parts (Producer &p, const std::string &topic, guint64 seq,
+    const std::string &data, guint32 count, guint32 from, guint32 to,
+    const char *key = nullptr, guint64 size = 0)
+{
+  gsize part = (data.size () + count - 1) / count;
+  for (guint32 i = from; i < to; i++) {
+    gstkafka::FrameInfo info = frame_info (9, seq, seq * 40 * GST_MSECOND,
+        i == 0 ? CAPS_STR : nullptr);
+    info.caps_elsewhere = i > 0;
+    info.frag_index = i;
+    info.frag_count = count;
+    info.frag_size = size ? size : data.size ();
+    p.send (topic, data.substr (i * part, part), &info, 0, 0, key);
+  }
+}
+
+/* Buffers kafkasink split into several messages (max-message-size) come
+ * out whole, one memory per part; a buffer that lacks a part is dropped
+ * with a warning, and a viewer that starts among the parts of one starts
+ * with the next whole buffer. */
+GST_START_TEST (test_split_buffers)
+{
+  std::string topic = kafkatest::unique_topic ("src-split");
+  fail_unless (kafkatest::create_topic (topic));
+  const std::string a (30, 'a'), b (20, 'b'), c (30, 'c'), d (25, 'd'),
+      e (12, 'e');
+  {
+    Producer p;
+    send_parts (p, topic, 0, a, 3, 0, 3); /* offsets 0 to 2 */
+    send_parts (p, topic, 1, b, 2, 0, 2); /* 3, 4 */
+    /* The producer stopped before the last part. */
+    send_parts (p, topic, 2, c, 3, 0, 2); /* 5, 6 */
+    send_parts (p, topic, 3, d, 5, 0, 5); /* 7 to 11 */
+    /* Parts that do not add up to the size they announce. */
+    send_parts (p, topic, 4, e, 2, 0, 2, nullptr, 13); /* 12, 13 */
+    gstkafka::FrameInfo whole = frame_info (9, 5, 5 * 40 * GST_MSECOND,
+        nullptr);
+    p.send (topic, payload (5), &whole, 0); /* 14 */
+  }
+  {
+    Src s (topic, "is-live=false stop-at=end");
+    s.play ();
+    std::vector<GstBuffer *> bufs = s.until_eos ();
+    fail_unless_equals_int (bufs.size (), 4);
+    /* (Before mapping them: a map merges the memories of a writable
+     * buffer.) */
+    const guint memories[] = {3, 2, 5, 1};
+    const guint64 offsets[][2] = {{0, 3}, {3, 5}, {7, 12}, {14, 15}};
+    for (guint i = 0; i < 4; i++) {
+      fail_unless_equals_int (gst_buffer_n_memory (bufs[i]), memories[i]);
+      fail_unless_equals_uint64 (GST_BUFFER_OFFSET (bufs[i]), offsets[i][0]);
+      fail_unless_equals_uint64 (GST_BUFFER_OFFSET_END (bufs[i]),
+          offsets[i][1]);
+    }
+    fail_unless_equals_uint64 (GST_BUFFER_PTS (bufs[1]) -
+                                   GST_BUFFER_PTS (bufs[0]),
+        40 * GST_MSECOND);
+    fail_unless (payloads_of (bufs) ==
+                 std::vector<std::string> ({a, b, d, payload (5)}));
+    fail_if (GST_BUFFER_FLAG_IS_SET (bufs[1], GST_BUFFER_FLAG_DISCONT));
+    fail_unless (GST_BUFFER_FLAG_IS_SET (bufs[2], GST_BUFFER_FLAG_DISCONT));
+    std::vector<std::string> pushed = caps_pushed (s.h);
+    fail_unless_equals_int (pushed.size (), 1);
+    fail_unless_equals_string (pushed[0].c_str (), CAPS_STR);
+    unref_all (bufs);
+
+    const char *expected[][2] =
+        {{"of 30 bytes that kafkasink split into 3 messages",
+             "offset 7 is part 0 of 5 of another buffer, not part 2"},
+            {"of 13 bytes that kafkasink split into 2 messages",
+                "its parts hold 12 bytes"}};
+    for (auto &words : expected) {
+      GstMessage *warning = s.wait_message (GST_MESSAGE_WARNING, 0);
+      fail_unless (warning != nullptr, "no warning with '%s'", words[0]);
+      std::string text = message_text (warning);
+      gst_message_unref (warning);
+      for (const char *w : words)
+        fail_unless (strstr (text.c_str (), w), "'%s' not in: %s", w,
+            text.c_str ());
+    }
+    fail_if (s.wait_message (GST_MESSAGE_WARNING, 0));
+  }
+
+  /* Started at the second part of a buffer: the next whole one, and no
+   * warning for the parts passed over. */
+  {
+    Src s (topic, "is-live=false stop-at=end start-from=offset start-offset=1");
+    s.play ();
+    std::vector<GstBuffer *> bufs = s.until_eos ();
+    fail_unless (
+        payloads_of (bufs) == std::vector<std::string> ({b, d, payload (5)}));
+    unref_all (bufs);
+    GstMessage *warning = s.wait_message (GST_MESSAGE_WARNING, 0);
+    fail_unless (warning != nullptr);
+    std::string text = message_text (warning);
+    gst_message_unref (warning);
+    fail_unless (strstr (text.c_str (), "of 30 bytes"), "%s", text.c_str ());
+  }
+
+  /* A group commits no offset past the first part of a buffer it has not
+   * joined yet, even past messages of other keys: the next run reads all
+   * its parts. */
+  std::string keyed = kafkatest::unique_topic ("src-split-commit");
+  fail_unless (kafkatest::create_topic (keyed));
+  {
+    Producer p;
+    send_parts (p, keyed, 0, a, 3, 0, 2, "cam");    /* 0, 1 */
+    p.send (keyed, "other", nullptr, 0, 0, "yard"); /* 2 */
+  }
+  std::string props = "is-live=false stop-at=end key=cam group-id=" + keyed;
+  {
+    Src s (keyed, props);
+    s.play ();
+    std::vector<GstBuffer *> bufs = s.until_eos ();
+    fail_unless_equals_int (bufs.size (), 0);
+  }
+  fail_unless_equals_int64 (committed_offset (keyed, keyed), 0);
+  {
+    Producer p;
+    send_parts (p, keyed, 0, a, 3, 2, 3, "cam"); /* 3 */
+  }
+  {
+    Src s (keyed, props);
+    s.play ();
+    std::vector<GstBuffer *> bufs = s.until_eos ();
+    fail_unless (payloads_of (bufs) == std::vector<std::string> ({a}));
+    unref_all (bufs);
+  }
+  fail_unless_equals_int64 (committed_offset (keyed, keyed), 4);
+}
+GST_END_TEST;
+
 /* add-kafka-meta: each buffer says where its message came from, and keeps
  * it through a copy. */
 GST_START_TEST (test_kafka_meta)
@@ -2006,6 +2142,7 @@ kafkasrc_suite (void)
   tcase_add_test (tc, test_start_offset_out_of_range);
   tcase_add_test (tc, test_resume_after_retention);
   tcase_add_test (tc, test_kafka_meta);
+  tcase_add_test (tc, test_split_buffers);
   tcase_add_test (tc, test_start_from_latest);
   tcase_add_test (tc, test_start_and_stop_timestamp);
   tcase_add_test (tc, test_resume_committed);

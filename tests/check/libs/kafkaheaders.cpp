@@ -209,6 +209,83 @@ GST_START_TEST (test_wire_format)
 }
 GST_END_TEST;
 
+/* gst.frag, on each part of a buffer split into several messages: what one
+ * writes the other reads, in the documented bytes, and nonsense is
+ * refused. */
+GST_START_TEST (test_parts)
+{
+  FrameInfo in;
+  in.session = 5;
+  in.seq = 6;
+  in.frag_index = 2;
+  in.frag_count = 3;
+  in.frag_size = G_GUINT64_CONSTANT (0x0102030405);
+  rd_kafka_headers_t *hdrs = rd_kafka_headers_new (2);
+  gstkafka::headers_write (hdrs, in);
+  const void *value;
+  size_t size;
+  fail_unless_equals_int (rd_kafka_header_get_last (hdrs, GST_KAFKA_HEADER_FRAG,
+                              &value, &size),
+      RD_KAFKA_RESP_ERR_NO_ERROR);
+  const guint8 expected[GST_KAFKA_FRAG_SIZE] = {1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0,
+      0, 0x01, 0x02, 0x03, 0x04, 0x05};
+  fail_unless_equals_int (size, sizeof (expected));
+  fail_unless (memcmp (value, expected, size) == 0);
+  rd_kafka_headers_destroy (hdrs);
+
+  bool ok;
+  std::string problems;
+  FrameInfo out = round_trip (in, &ok, &problems);
+  fail_unless (ok, "%s", problems.c_str ());
+  fail_unless_equals_int (out.frag_index, 2);
+  fail_unless_equals_int (out.frag_count, 3);
+  fail_unless_equals_uint64 (out.frag_size, in.frag_size);
+  fail_unless_equals_uint64 (out.seq, 6);
+
+  /* A whole buffer has none. */
+  in.frag_count = 0;
+  hdrs = rd_kafka_headers_new (2);
+  gstkafka::headers_write (hdrs, in);
+  fail_unless_equals_int (rd_kafka_header_get_last (hdrs, GST_KAFKA_HEADER_FRAG,
+                              &value, &size),
+      RD_KAFKA_RESP_ERR__NOENT);
+  rd_kafka_headers_destroy (hdrs);
+
+  const struct
+  {
+    guint8 version;
+    guint32 index, count;
+    guint64 total;
+    size_t size;
+    const char *problem;
+  } bad[] = {{1, 0, 2, 10, 16, "expected 17"}, {2, 0, 2, 10, 17, "version 2"},
+      {1, 2, 2, 10, 17, "part 2 of 2"}, {1, 0, 1, 10, 17, "part 0 of 1"},
+      {1, 0, 3, 2, 17, "of 2 bytes"}};
+  for (auto &b : bad) {
+    guint8 v[GST_KAFKA_FRAG_SIZE] = {b.version};
+    GST_WRITE_UINT32_BE (v + 1, b.index);
+    GST_WRITE_UINT32_BE (v + 5, b.count);
+    GST_WRITE_UINT64_BE (v + 9, b.total);
+    FrameInfo info;
+    std::string p;
+    fail_if (
+        gstkafka::header_parse (info, GST_KAFKA_HEADER_FRAG, v, b.size, p));
+    fail_unless (p.find (b.problem) != std::string::npos, "%s", p.c_str ());
+    fail_unless_equals_int (info.frag_count, 0);
+  }
+  guint8 v[GST_KAFKA_FRAG_SIZE] = {1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0,
+      0, 9};
+  FrameInfo info;
+  std::string p;
+  fail_unless (
+      gstkafka::header_parse (info, GST_KAFKA_HEADER_FRAG, v, sizeof (v), p));
+  fail_if (
+      gstkafka::header_parse (info, GST_KAFKA_HEADER_FRAG, v, sizeof (v), p));
+  fail_unless (p.find ("more than once") != std::string::npos, "%s",
+      p.c_str ());
+}
+GST_END_TEST;
+
 GST_START_TEST (test_malformed)
 {
   const guint8 seven[7] = {0};
@@ -412,6 +489,7 @@ kafkaheaders_suite (void)
   tcase_add_test (tc, test_absent_fields);
   tcase_add_test (tc, test_one_header_per_field);
   tcase_add_test (tc, test_wire_format);
+  tcase_add_test (tc, test_parts);
   tcase_add_test (tc, test_malformed);
   tcase_add_test (tc, test_config);
   return s;
