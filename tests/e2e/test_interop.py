@@ -83,6 +83,38 @@ class Interop(E2ETest):
         self.assertEqual(len(sessions), 1)
         self.assertTrue(dict(records[0].headers)["gst.caps"].startswith(b"image/png"))
 
+    def test_python_client_joins_split_frames(self):
+        """docs/message-format.md's recipe for the parts of a buffer larger
+        than a message, with kafka-python: the frames come back whole."""
+        from kafka import KafkaConsumer
+        topic = unique("py-parts")
+        produce_frames(topic, self.frames, ("max-message-size=2000",))
+        consumer = KafkaConsumer(topic, bootstrap_servers=brokers(),
+                                 auto_offset_reset="earliest", consumer_timeout_ms=10000)
+        self.addCleanup(consumer.close)
+        frames, parts, messages = [], {}, 0
+        for msg in consumer:
+            messages += 1
+            self.assertLessEqual(len(msg.value), 2000)
+            headers = dict(msg.headers)
+            if "gst.frag" not in headers:
+                frames.append(msg.value)
+                continue
+            version, index, count, size = struct.unpack(">BIIQ", headers["gst.frag"])
+            self.assertEqual(version, 1)
+            if index == 0:
+                parts[msg.partition] = []
+            parts[msg.partition].append(msg.value)
+            if index + 1 < count:
+                continue
+            frame = b"".join(parts.pop(msg.partition))
+            self.assertEqual(len(frame), size)
+            frames.append(frame)
+            if len(frames) == N:
+                break
+        self.assertEqual(frames, self.frames.data)
+        self.assertGreater(messages, 2 * N)
+
     def test_python_application_reads_kcat_keys_from_kafka_meta(self):
         """kcat writes keyed messages; a Python GStreamer application reads
         each one's key, partition and offset from kafkasrc's GstKafkaMeta."""
