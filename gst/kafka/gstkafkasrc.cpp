@@ -2526,6 +2526,18 @@ drop_pieces (GstKafkaSrc *self, gint32 partition, PartitionState &ps,
   priv->discont = true;
 }
 
+/* What join_part() did with a part of a split buffer. */
+enum class Joined
+{
+  /* Taken into the pieces, or passed over. */
+  TAKEN,
+  /* The last part of a buffer with other caps: handed out after the
+   * buffers before it were pushed. */
+  WAIT,
+  /* The last part: the buffer's messages are in msg and rest. */
+  WHOLE,
+};
+
 /* @m, the next message of the batch, is a part of a buffer that kafkasink
  * split into several messages (p.info.frag_count): takes it into its
  * partition's pieces, or passes over it when it cannot be joined (the
@@ -2533,7 +2545,7 @@ drop_pieces (GstKafkaSrc *self, gint32 partition, PartitionState &ps,
  * state, with @m left in the batch, when @m is the last part and the
  * pieces hold all the others. */
 static PartitionState *
-join_part (GstKafkaSrc *self, rd_kafka_message_t *m, const Parsed &p)
+collect_part (GstKafkaSrc *self, rd_kafka_message_t *m, const Parsed &p)
 {
   GstKafkaSrcPrivate *priv = self->priv;
   const gstkafka::FrameInfo &info = p.info;
@@ -2595,11 +2607,37 @@ join_part (GstKafkaSrc *self, rd_kafka_message_t *m, const Parsed &p)
   return &ps;
 }
 
+/* hand_out() of a part of a split buffer, @m, the next message of the
+ * batch, with its headers @p: collects it (collect_part()) and, at the
+ * last part, takes the buffer's messages out into @msg (the first part)
+ * and @rest, and @p describes the buffer (the first part's headers); unless
+ * the buffer has other caps than those pushed last and @wait_for_caps. */
+G_GNUC_NO_INLINE static Joined
+join_part (GstKafkaSrc *self, rd_kafka_message_t *m, Parsed &p,
+    bool wait_for_caps, gstkafka::Message &msg,
+    std::vector<gstkafka::Message> &rest)
+{
+  GstKafkaSrcPrivate *priv = self->priv;
+  PartitionState *ps = collect_part (self, m, p);
+  if (!ps)
+    return Joined::TAKEN;
+  p = Parsed ();
+  parse_message (self, ps->pieces.front ().get (), p);
+  if (wait_for_caps && changes_caps (priv, p))
+    return Joined::WAIT;
+  ps->pieces.emplace_back (batch_take (priv));
+  rest.swap (ps->pieces);
+  priv->joining--;
+  msg = std::move (rest.front ());
+  rest.erase (rest.begin ());
+  return Joined::WHOLE;
+}
+
 /* Appends the payloads of @rest, the parts after the first of a split
  * buffer, to @buf, which wraps the first: zero copy, each memory owns its
  * message. GStreamer merges (copies) the memories of a buffer of more than
  * gst_buffer_get_max_memory() of them. */
-static void
+G_GNUC_NO_INLINE static void
 join_buffer (GstKafkaSrc *self, GstBuffer *buf,
     std::vector<gstkafka::Message> &rest)
 {
@@ -2685,19 +2723,11 @@ hand_out (GstKafkaSrc *self, Output &out, bool &eos)
     gstkafka::Message msg;
     std::vector<gstkafka::Message> rest;
     if (G_UNLIKELY (p.info.frag_count) && !skip && !p.info.eos) {
-      PartitionState *ps = join_part (self, m, p);
-      if (!ps)
+      Joined joined = join_part (self, m, p, out.n > 0, msg, rest);
+      if (joined == Joined::TAKEN)
         continue;
-      /* The last part: the buffer is described by the first. */
-      p = Parsed ();
-      parse_message (self, ps->pieces.front ().get (), p);
-      if (out.n > 0 && changes_caps (priv, p))
+      if (joined == Joined::WAIT)
         return GST_FLOW_OK;
-      ps->pieces.emplace_back (batch_take (priv));
-      rest.swap (ps->pieces);
-      priv->joining--;
-      msg = std::move (rest.front ());
-      rest.erase (rest.begin ());
       m = msg.get ();
     } else {
       if (out.n > 0 &&

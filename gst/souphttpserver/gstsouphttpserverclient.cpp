@@ -26,6 +26,20 @@ GstSoupHttpServerChunk::from_buffer (GstBuffer *buffer, gsize offset)
 }
 
 std::shared_ptr<const GstSoupHttpServerChunk>
+GstSoupHttpServerChunk::from_memory (GstBuffer *buffer, guint idx)
+{
+  std::shared_ptr<GstSoupHttpServerChunk> chunk (new GstSoupHttpServerChunk);
+  GstMemory *memory = gst_buffer_peek_memory (buffer, idx);
+
+  if (!memory || !gst_memory_map (memory, &chunk->map_, GST_MAP_READ))
+    return nullptr;
+  chunk->memory_ = gst_memory_ref (memory);
+  chunk->data_ = chunk->map_.data;
+  chunk->size_ = chunk->map_.size;
+  return chunk;
+}
+
+std::shared_ptr<const GstSoupHttpServerChunk>
 GstSoupHttpServerChunk::from_string (std::string text)
 {
   std::shared_ptr<GstSoupHttpServerChunk> chunk (new GstSoupHttpServerChunk);
@@ -38,6 +52,10 @@ GstSoupHttpServerChunk::from_string (std::string text)
 
 GstSoupHttpServerChunk::~GstSoupHttpServerChunk ()
 {
+  if (memory_) {
+    gst_memory_unmap (memory_, &map_);
+    gst_memory_unref (memory_);
+  }
   if (buffer_) {
     gst_buffer_unmap (buffer_, &map_);
     gst_buffer_unref (buffer_);

@@ -10,13 +10,19 @@
 #include <string>
 
 /* Immutable bytes shared by every client queue that holds them: a mapped
- * GstBuffer or a string the sink generated (HTTP header, part header). */
+ * GstBuffer or GstMemory, or a string the sink generated (HTTP header, part
+ * header). */
 class GstSoupHttpServerChunk
 {
 public:
   /* The bytes of buffer from offset on, or nullptr if it cannot be read. */
   static std::shared_ptr<const GstSoupHttpServerChunk>
   from_buffer (GstBuffer *buffer, gsize offset = 0);
+  /* The bytes of memory @idx of @buffer, or nullptr if they cannot be
+   * read: a buffer of several memories is queued memory by memory, where a
+   * map of the whole would copy them into one. */
+  static std::shared_ptr<const GstSoupHttpServerChunk>
+  from_memory (GstBuffer *buffer, guint idx);
   static std::shared_ptr<const GstSoupHttpServerChunk> from_string (
       std::string text);
 
@@ -37,6 +43,7 @@ private:
   GstSoupHttpServerChunk () = default;
 
   GstBuffer *buffer_ = nullptr;
+  GstMemory *memory_ = nullptr;
   GstMapInfo map_ = GST_MAP_INFO_INIT;
   std::string text_;
   const guint8 *data_ = nullptr;

@@ -1824,24 +1824,41 @@ make_items (GstSoupHttpServerSink *self, GstBuffer *buffer,
     std::vector<GstSoupHttpServerItem> &items)
 {
   GstSoupHttpServerSinkPrivate *priv = self->priv;
-  GstSoupHttpServerChunkPtr data = GstSoupHttpServerChunk::from_buffer (buffer);
+  bool delta = GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_DELTA_UNIT);
+  std::vector<GstSoupHttpServerChunkPtr> data;
+  gsize size = 0;
 
-  if (!data)
-    return false;
+  /* A buffer of several memories (a frame kafkasrc joined from several
+   * Kafka messages) is queued memory by memory, without a copy; but the
+   * multipart headers the sink reads come whole. */
+  guint n = gst_buffer_n_memory (buffer);
+  if (n > 1 && (priv->mode != StreamMode::MULTIPART || delta)) {
+    for (guint i = 0; i < n; i++)
+      data.push_back (GstSoupHttpServerChunk::from_memory (buffer, i));
+  } else {
+    data.push_back (GstSoupHttpServerChunk::from_buffer (buffer));
+  }
+  for (const GstSoupHttpServerChunkPtr &chunk : data) {
+    if (!chunk)
+      return false;
+    size += chunk->size ();
+  }
 
   if (priv->mode == StreamMode::IMAGE) {
     g_autofree gchar *header =
         g_strdup_printf ("Content-Type: %s\r\nContent-Length: %" G_GSIZE_FORMAT
                          "\r\n\r\n",
-            priv->part_type.c_str (), data->size ());
+            priv->part_type.c_str (), size);
     items.push_back ({GstSoupHttpServerChunk::from_string (header), true});
-    items.push_back ({data, false});
+    for (const GstSoupHttpServerChunkPtr &chunk : data)
+      items.push_back ({chunk, false});
     items.push_back ({make_delimiter_locked (self, true), false});
   } else if (priv->mode == StreamMode::MULTIPART) {
-    make_multipart_items_locked (self, buffer, data, items);
+    for (const GstSoupHttpServerChunkPtr &chunk : data)
+      make_multipart_items_locked (self, buffer, chunk, items);
   } else {
-    items.push_back (
-        {data, !GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_DELTA_UNIT)});
+    for (size_t i = 0; i < data.size (); i++)
+      items.push_back ({data[i], i == 0 && !delta});
   }
   return true;
 }

@@ -19,7 +19,11 @@ copies    valgrind --tool=dhat --mode=copy (which counts the bytes of every
           calls made from kafkasink, kafkasrc or librdkafka (any stack frame
           in libgstkafka or librdkafka), in frame copies. The whole
           process's bytes per frame show that DHAT sees large copies
-          (videotestsrc draws with memcpy).
+          (videotestsrc draws with memcpy). Then the same with each frame
+          split into 6 messages (kafkasink max-message-size=240000), read
+          back into souphttpserversink (kafkasrc joins the parts into a
+          buffer of 6 memories, which the HTTP sink queues memory by
+          memory): copies made from those three.
 
   memory.py [--stall S] [--bound KB] [--frames N] [--json FILE]
 Needs KAFKA_BROKERS.
@@ -125,7 +129,7 @@ def copied_bytes(cmd, outfile):
         d = json.load(f)
     frames = d["ftbl"]
     ours = [i for i, f in enumerate(frames)
-            if "libgstkafka" in f or "librdkafka" in f]
+            if "libgstkafka" in f or "librdkafka" in f or "libgstsouphttpserver" in f]
     ours = set(ours)
     total = sum(p["tb"] for p in d["pps"])
     kafka = sum(p["tb"] for p in d["pps"] if ours.intersection(p["fs"]))
@@ -151,10 +155,9 @@ def copies(args):
                 "!", caps, "!", "kafkasink", "brokers=" + BROKERS,
                 "topic=" + topic, "sync=false"] + list(extra)
 
-    def src(topic):
+    def src(topic, sink=("fakesink",)):
         return ["gst-launch-1.0", "-q", "kafkasrc", "brokers=" + BROKERS,
-                "topic=" + topic, "is-live=false", "stop-at=end", "!",
-                "fakesink"]
+                "topic=" + topic, "is-live=false", "stop-at=end", "!"] + list(sink)
 
     per_frame = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -174,9 +177,16 @@ def copies(args):
 
         per_frame["kafkasink"] = marginal(sink_run)
         per_frame["kafkasrc"] = marginal(lambda n: src(topics[n]))
+        per_frame["split kafkasink"] = marginal(
+            lambda n: sink_run(n, ["max-message-size=240000"]))
+        per_frame["joined kafkasrc"] = marginal(lambda n: src(
+            topics[n], ["souphttpserversink", "port=0", "wait-for-clients=false"]))
     figures = []
     for name, what in (("kafkasink", "videotestsrc ! kafkasink"),
-                       ("kafkasrc", "kafkasrc ! fakesink")):
+                       ("kafkasrc", "kafkasrc ! fakesink"),
+                       ("split kafkasink",
+                        "videotestsrc ! kafkasink max-message-size=240000 (6 parts)"),
+                       ("joined kafkasrc", "kafkasrc (6 parts) ! souphttpserversink")):
         total, kafka = per_frame[name]
         print("%s: %.0f bytes copied per %d-byte frame by Kafka code "
               "(%.4f copies), %.0f by the whole process" %

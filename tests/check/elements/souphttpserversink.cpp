@@ -496,6 +496,66 @@ push_multipartmux_frame (GstHarness *h, guint index)
     fail_unless_equals_int (gst_harness_push (h, b), GST_FLOW_OK);
 }
 
+/* Frame @index as a buffer of three memories, as kafkasrc joins a frame
+ * that kafkasink split into three Kafka messages. */
+static GstBuffer *
+frame_buffer_in_parts (guint index, bool delta = false)
+{
+  std::string frame = make_frame (index);
+  GstBuffer *buffer = gst_buffer_new ();
+  gsize part = frame.size () / 3 + 1;
+  for (gsize offset = 0; offset < frame.size (); offset += part)
+    gst_buffer_append_memory (buffer,
+        gst_memory_new_wrapped (GstMemoryFlags (0),
+            g_memdup2 (frame.data () + offset,
+                MIN (part, frame.size () - offset)),
+            MIN (part, frame.size () - offset), 0,
+            MIN (part, frame.size () - offset), nullptr, nullptr));
+  GST_BUFFER_PTS (buffer) = index * GST_SECOND / 30;
+  if (delta)
+    GST_BUFFER_FLAG_SET (buffer, GST_BUFFER_FLAG_DELTA_UNIT);
+  return buffer;
+}
+
+/* A buffer of several memories is served memory by memory (nothing merges
+ * them into a copy), whole and in order, as an image part and as the data
+ * of a multipartmux part. */
+GST_START_TEST (test_buffers_of_several_memories)
+{
+  const guint n_frames = 10;
+  for (bool multipartmux : {false, true}) {
+    Server server ("max-client-frames=1000",
+        multipartmux ? "multipart/x-mixed-replace, boundary=(string)frame"
+                     : "image/jpeg");
+    PartsResult r;
+    std::thread t ([&] { r = read_parts (server.url (), 0); });
+    server.wait_added (1);
+    for (guint i = 0; i < n_frames; i++) {
+      if (!multipartmux) {
+        fail_unless_equals_int (gst_harness_push (server.h,
+                                    frame_buffer_in_parts (i)),
+            GST_FLOW_OK);
+        continue;
+      }
+      std::string frame = make_frame (i);
+      g_autofree gchar *header = g_strdup_printf (
+          "--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
+          "%" G_GSIZE_FORMAT "\r\n\r\n",
+          frame.size ());
+      GstBuffer *footer = gst_buffer_new_memdup ("\r\n", 2);
+      GST_BUFFER_FLAG_SET (footer, GST_BUFFER_FLAG_DELTA_UNIT);
+      for (GstBuffer *b : {gst_buffer_new_memdup (header, strlen (header)),
+               frame_buffer_in_parts (i, true), footer})
+        fail_unless_equals_int (gst_harness_push (server.h, b), GST_FLOW_OK);
+    }
+    server.push_eos ();
+    t.join ();
+    fail_if (r.length_mismatch);
+    assert_consecutive (r, 0, n_frames);
+  }
+}
+GST_END_TEST;
+
 static void
 check_latest_frame_at_once (const char *caps)
 {
@@ -1180,6 +1240,7 @@ souphttpserversink_suite (void)
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_clients_receive_identical_frames_in_order);
   tcase_add_test (tc, test_multipartmux_passthrough);
+  tcase_add_test (tc, test_buffers_of_several_memories);
   tcase_add_test (tc, test_new_client_gets_latest_frame_at_once);
   tcase_add_test (tc, test_wait_for_clients_holds_the_stream);
   tcase_add_test (tc, test_client_before_caps);
