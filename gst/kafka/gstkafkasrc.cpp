@@ -21,7 +21,7 @@
  * which is released when the buffer is freed. A buffer that kafkasink split
  * into several messages (#GstKafkaSink:max-message-size) comes out whole,
  * one memory per message; a viewer that starts among its parts starts with
- * the next whole buffer, and one that lacks a part is dropped with a
+ * the next whole buffer, and a buffer that lacks a part is dropped with a
  * warning. Buffers may outlive the
  * element: the consumer handle is destroyed when the last of them is freed,
  * and stopping never waits for them. The buffer's offset is the message's
