@@ -263,9 +263,13 @@ GST_START_TEST (test_parts)
       {1, 0, 3, 2, 17, "of 2 bytes"}};
   for (auto &b : bad) {
     guint8 v[GST_KAFKA_FRAG_SIZE] = {b.version};
-    GST_WRITE_UINT32_BE (v + 1, b.index);
-    GST_WRITE_UINT32_BE (v + 5, b.count);
-    GST_WRITE_UINT64_BE (v + 9, b.total);
+    /* Byte by byte: GStreamer's GST_WRITE_* would store misaligned. */
+    for (int i = 0; i < 4; i++) {
+      v[1 + i] = guint8 (b.index >> (24 - 8 * i));
+      v[5 + i] = guint8 (b.count >> (24 - 8 * i));
+    }
+    for (int i = 0; i < 8; i++)
+      v[9 + i] = guint8 (b.total >> (56 - 8 * i));
     FrameInfo info;
     std::string p;
     fail_if (
