@@ -2219,7 +2219,8 @@ gst_kafka_sink_class_init (GstKafkaSinkClass *klass)
    * `message.max.bytes`, whichever is smaller. So a 1080p PNG frame of a
    * few megabytes goes through a broker with Kafka's default settings.
    * 0 never splits: a buffer the topic does not take is an error, as for
-   * a topic that other clients read whole.
+   * a topic that other clients read whole. The message counters
+   * (#GstKafkaSink:messages-delivered and the others) count each part.
    *
    * Since: 0.1
    */
