@@ -695,23 +695,44 @@ parse_u64 (const char *name, const void *value, size_t size, guint64 &out,
   return true;
 }
 
+/* What is wrong with the size or version of header @name (see
+ * check_layout()). Returns false. */
+G_GNUC_NO_INLINE static bool
+layout_problem (const char *name, const guint8 *v, size_t size, size_t min_size,
+    bool exact, guint8 version, std::string &problem)
+{
+  if (!v || size < min_size || (exact && size != min_size))
+    problem = std::string ("header ") + name + " has " +
+              std::to_string (v ? size : 0) + " bytes, expected " +
+              (exact ? "" : "at least ") + std::to_string (min_size);
+  else
+    problem = std::string ("header ") + name + " has version " +
+              std::to_string (v[0]) +
+              ", this version of gst-kafka reads version " +
+              std::to_string (version);
+  return false;
+}
+
+/* Whether header @name, @v of @size bytes, has @min_size bytes (at least,
+ * or exactly when @exact) and starts with @version; else fills @problem.
+ * Inline: every message's gst.buf goes through it. */
+static inline bool
+check_layout (const char *name, const guint8 *v, size_t size, size_t min_size,
+    bool exact, guint8 version, std::string &problem)
+{
+  if (G_LIKELY (v && size >= min_size && (!exact || size == min_size) &&
+                v[0] == version))
+    return true;
+  return layout_problem (name, v, size, min_size, exact, version, problem);
+}
+
 /* GST_KAFKA_HEADER_BUF; see docs/message-format.md for its layout. */
 static bool
 buf_parse (FrameInfo &info, const guint8 *v, size_t size, std::string &problem)
 {
-  if (!v || size < GST_KAFKA_BUF_FIXED_SIZE) {
-    problem = std::string ("header " GST_KAFKA_HEADER_BUF " has ") +
-              std::to_string (v ? size : 0) + " bytes, expected at least " +
-              std::to_string (GST_KAFKA_BUF_FIXED_SIZE);
+  if (!check_layout (GST_KAFKA_HEADER_BUF, v, size, GST_KAFKA_BUF_FIXED_SIZE,
+          false, GST_KAFKA_BUF_VERSION, problem))
     return false;
-  }
-  if (v[0] != GST_KAFKA_BUF_VERSION) {
-    problem = std::string ("header " GST_KAFKA_HEADER_BUF " has version ") +
-              std::to_string (v[0]) +
-              ", this version of gst-kafka reads version " +
-              std::to_string (GST_KAFKA_BUF_VERSION);
-    return false;
-  }
   const guint8 present = v[1];
   if (present & ~0x07) {
     gchar hex[8];
@@ -766,19 +787,9 @@ frag_parse (FrameInfo &info, const guint8 *v, size_t size, std::string &problem)
     problem = "header " GST_KAFKA_HEADER_FRAG " appears more than once";
     return false;
   }
-  if (!v || size != GST_KAFKA_FRAG_SIZE) {
-    problem = std::string ("header " GST_KAFKA_HEADER_FRAG " has ") +
-              std::to_string (v ? size : 0) + " bytes, expected " +
-              std::to_string (GST_KAFKA_FRAG_SIZE);
+  if (!check_layout (GST_KAFKA_HEADER_FRAG, v, size, GST_KAFKA_FRAG_SIZE, true,
+          GST_KAFKA_FRAG_VERSION, problem))
     return false;
-  }
-  if (v[0] != GST_KAFKA_FRAG_VERSION) {
-    problem = std::string ("header " GST_KAFKA_HEADER_FRAG " has version ") +
-              std::to_string (v[0]) +
-              ", this version of gst-kafka reads version " +
-              std::to_string (GST_KAFKA_FRAG_VERSION);
-    return false;
-  }
   guint32 index = read_be32 (v + 1);
   guint32 count = read_be32 (v + 5);
   guint64 total = read_be64 (v + 9);
