@@ -2505,7 +2505,7 @@ re_reading (GstKafkaSrcPrivate *priv, gint32 partition, gint64 offset)
 }
 
 /* Drops the parts of a split buffer that @ps holds, which cannot be
- * joined: says so unless @quiet. */
+ * joined (@why), with a warning; the next buffer is DISCONT. */
 static void
 drop_pieces (GstKafkaSrc *self, gint32 partition, PartitionState &ps,
     const char *why)
