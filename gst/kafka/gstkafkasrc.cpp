@@ -350,6 +350,8 @@ struct PartitionState
   guint32 pieces_count = 0;
   guint64 pieces_size = 0;
   guint64 pieces_bytes = 0;
+  /* Caps an earlier message gave the first part (read_back()). */
+  std::string pieces_caps;
 };
 
 enum class Trouble
@@ -2587,6 +2589,11 @@ collect_part (GstKafkaSrc *self, rd_kafka_message_t *m, const Parsed &p)
     ps.pieces_count = info.frag_count;
     ps.pieces_size = info.frag_size;
     ps.pieces_bytes = 0;
+    ps.pieces_caps.clear ();
+    if (p.header_caps && !info.caps) {
+      g_autofree gchar *caps = gst_caps_to_string (p.header_caps);
+      ps.pieces_caps = caps;
+    }
     priv->joining++;
   }
   if (info.frag_index + 1 < info.frag_count) {
@@ -2623,6 +2630,13 @@ join_part (GstKafkaSrc *self, rd_kafka_message_t *m, Parsed &p,
     return Joined::TAKEN;
   p = Parsed ();
   parse_message (self, ps->pieces.front ().get (), p);
+  if (!p.header_caps && !ps->pieces_caps.empty ()) {
+    Parsed earlier;
+    earlier.info.caps = ps->pieces_caps.c_str ();
+    earlier.info.caps_len = ps->pieces_caps.size ();
+    parse_caps (self, earlier);
+    p.header_caps = earlier.header_caps;
+  }
   if (wait_for_caps && changes_caps (priv, p))
     return Joined::WAIT;
   ps->pieces.emplace_back (batch_take (priv));

@@ -896,6 +896,40 @@ GST_START_TEST (test_split_buffers)
     fail_unless (strstr (text.c_str (), "of 30 bytes"), "%s", text.c_str ());
   }
 
+  /* Started at the first part of a buffer whose caps went with an earlier
+   * message (raw video: no frame is a delta unit, not every one carries
+   * the caps): the caps found by looking back apply to the joined buffer. */
+  std::string raw = kafkatest::unique_topic ("src-split-lookback");
+  fail_unless (kafkatest::create_topic (raw));
+  {
+    Producer p;
+    gstkafka::FrameInfo first = frame_info (9, 0, 0);
+    p.send (raw, a, &first, 0); /* offset 0, with the caps */
+    for (guint32 i = 0; i < 2; i++) {
+      gstkafka::FrameInfo part = frame_info (9, 1, 40 * GST_MSECOND, nullptr);
+      part.caps_elsewhere = true;
+      part.frag_index = i;
+      part.frag_count = 2;
+      part.frag_size = b.size ();
+      p.send (raw, b.substr (i * 10, 10), &part, 0); /* 1, 2 */
+    }
+    gstkafka::FrameInfo next = frame_info (9, 2, 80 * GST_MSECOND, nullptr);
+    next.caps_elsewhere = true;
+    p.send (raw, c, &next, 0); /* 3 */
+  }
+  {
+    Src s (raw, "is-live=false stop-at=end start-from=offset start-offset=1");
+    s.play ();
+    std::vector<GstBuffer *> bufs = s.until_eos ();
+    fail_unless (payloads_of (bufs) == std::vector<std::string> ({b, c}),
+        "%d buffers", (int) bufs.size ());
+    std::vector<std::string> pushed = caps_pushed (s.h);
+    fail_unless_equals_int (pushed.size (), 1);
+    fail_unless_equals_string (pushed[0].c_str (), CAPS_STR);
+    fail_if (s.wait_message (GST_MESSAGE_INFO, 0));
+    unref_all (bufs);
+  }
+
   /* A group commits no offset past the first part of a buffer it has not
    * joined yet, even past messages of other keys: the next run reads all
    * its parts. */
