@@ -1703,19 +1703,16 @@ max_part_size (GstKafkaSink *self, size_t key_len, size_t caps_len)
   return limit - room > MIN_PART_SIZE ? gsize (limit - room) : MIN_PART_SIZE;
 }
 
-/* Produces the buffer of @msg, larger than @part_max, as several messages
- * of at most @part_max bytes, each with @info and a gst.frag header that
- * says which part it is; kafkasrc joins them again. Each part is a
- * sub-buffer sharing the buffer's memory: nothing is copied. Takes @msg. */
+/* Produces @buf, of @size bytes, larger than @part_max, as several
+ * messages of at most @part_max bytes, each with @info and a gst.frag header
+ * that says which part it is; kafkasrc joins them again. Each part is a
+ * sub-buffer sharing the buffer's memory: nothing is copied. */
 static GstFlowReturn
-produce_parts (GstKafkaSink *self, SinkMessage *msg, gstkafka::FrameInfo info,
-    gint64 timestamp, const void *key, size_t key_len, gsize part_max)
+produce_parts (GstKafkaSink *self, GstBuffer *buf, gsize size,
+    gint64 produced_at, gstkafka::FrameInfo info, gint64 timestamp,
+    const void *key, size_t key_len, gsize part_max)
 {
   GstKafkaSinkPrivate *priv = self->priv;
-  GstBuffer *buf = gst_buffer_ref (msg->buffer);
-  gsize size = msg->size;
-  gint64 produced_at = msg->produced_at;
-  priv->pool.give (msg);
 
   if (!priv->split_noted) {
     priv->split_noted = true;
@@ -1769,7 +1766,6 @@ produce_parts (GstKafkaSink *self, SinkMessage *msg, gstkafka::FrameInfo info,
     if (dropped)
       break;
   }
-  gst_buffer_unref (buf);
   return ret;
 }
 
@@ -1779,16 +1775,7 @@ gst_kafka_sink_render (GstBaseSink *bsink, GstBuffer *buf)
   GstKafkaSink *self = GST_KAFKA_SINK (bsink);
   GstKafkaSinkPrivate *priv = self->priv;
 
-  SinkMessage *msg = priv->pool.take ();
-  if (!gst_buffer_map (buf, &msg->map, GST_MAP_READ)) {
-    priv->pool.give (msg);
-    GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
-        ("Could not map a buffer for reading"), (nullptr));
-    return GST_FLOW_ERROR;
-  }
-  msg->buffer = gst_buffer_ref (buf);
-  msg->size = msg->map.size;
-
+  gsize size = gst_buffer_get_size (buf);
   gstkafka::FrameInfo info;
   gint64 now = g_get_monotonic_time ();
   GstClockTime pts = GST_BUFFER_PTS (buf);
@@ -1818,8 +1805,7 @@ gst_kafka_sink_render (GstBaseSink *bsink, GstBuffer *buf)
   } else {
     info.caps_elsewhere = true;
   }
-  priv->bytes_since_caps += msg->size;
-  msg->produced_at = now;
+  priv->bytes_since_caps += size;
   info.pts = GST_BUFFER_PTS (buf);
   info.dts = GST_BUFFER_DTS (buf);
   info.duration = GST_BUFFER_DURATION (buf);
@@ -1828,11 +1814,8 @@ gst_kafka_sink_render (GstBaseSink *bsink, GstBuffer *buf)
   /* A dropped buffer keeps its number, so consumers can see the gap. */
   info.seq = priv->seq++;
 
-  rd_kafka_headers_t *hdrs = rd_kafka_headers_new (2);
-  gstkafka::headers_write (hdrs, info);
-
   GST_LOG_OBJECT (self,
-      "producing %" G_GSIZE_FORMAT " bytes, seq %" G_GUINT64_FORMAT, msg->size,
+      "producing %" G_GSIZE_FORMAT " bytes, seq %" G_GUINT64_FORMAT, size,
       info.seq);
   const void *key;
   size_t key_len;
@@ -1840,10 +1823,24 @@ gst_kafka_sink_render (GstBaseSink *bsink, GstBuffer *buf)
   gint64 timestamp = message_timestamp (self, buf);
   GstFlowReturn ret;
   gsize part_max = max_part_size (self, key_len, info.caps_len);
-  if (G_UNLIKELY (msg->size > part_max)) {
-    rd_kafka_headers_destroy (hdrs);
-    ret = produce_parts (self, msg, info, timestamp, key, key_len, part_max);
+  if (G_UNLIKELY (size > part_max)) {
+    ret = produce_parts (self, buf, size, now, info, timestamp, key, key_len,
+        part_max);
   } else {
+    /* Whole: mapped only now, so that a buffer of several memories to be
+     * split is not merged into a copy first. */
+    SinkMessage *msg = priv->pool.take ();
+    if (!gst_buffer_map (buf, &msg->map, GST_MAP_READ)) {
+      priv->pool.give (msg);
+      GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
+          ("Could not map a buffer for reading"), (nullptr));
+      return GST_FLOW_ERROR;
+    }
+    msg->buffer = gst_buffer_ref (buf);
+    msg->size = msg->map.size;
+    msg->produced_at = now;
+    rd_kafka_headers_t *hdrs = rd_kafka_headers_new (2);
+    gstkafka::headers_write (hdrs, info);
     bool dropped = false;
     ret = produce (self, msg, hdrs, timestamp, key, key_len, dropped);
   }
