@@ -63,19 +63,45 @@ def process_cpu(pid):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def broker_pid():
+    """The process of the broker, when it is a one-node kafka-local broker
+    (KAFKA_LOCAL_DIR, as tests/bench/run starts it), else None: the CPU a
+    producer costs the broker is then measured too."""
+    directory = os.environ.get("KAFKA_LOCAL_DIR")
+    if not directory:
+        return None
+    try:
+        with open(os.path.join(directory, "state.json")) as f:
+            nodes = json.load(f)["nodes"]
+        if len(nodes) != 1:
+            return None
+        process_cpu(nodes[0]["pid"])
+        return nodes[0]["pid"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+BROKER_PID = broker_pid()
+
+
 def sampled(cmd, env):
-    """Runs @cmd to completion, reading its CPU time every 20 ms: (start time,
-    [(time.time(), CPU s)]), on the clock of the broker's timestamps."""
+    """Runs @cmd to completion, reading its CPU time (and the broker's, if
+    known, else 0) every 20 ms: (start time, [(time.time(), CPU s, broker
+    CPU s)]), on the clock of the broker's timestamps."""
+    def broker_cpu():
+        return process_cpu(BROKER_PID) if BROKER_PID else 0.0
+
     with tempfile.TemporaryFile() as out:
         t0 = time.time()
+        b0 = broker_cpu()
         p = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
-        samples = [(t0, 0.0)]
+        samples = [(t0, 0.0, 0.0)]
         while True:
             try:
                 cpu = process_cpu(p.pid)  # a zombie still has its stat
             except OSError:
                 break
-            samples.append((time.time(), cpu))
+            samples.append((time.time(), cpu, broker_cpu() - b0))
             if p.poll() is not None:
                 break
             time.sleep(0.02)
@@ -85,12 +111,14 @@ def sampled(cmd, env):
     return t0, samples
 
 
-def cpu_at(samples, t):
-    """The sampled CPU time at time @t, interpolated."""
-    for (ta, ca), (tb, cb) in zip(samples, samples[1:]):
+def cpu_at(samples, t, which=1):
+    """The sampled CPU time at time @t, interpolated: the process's
+    (@which 1) or the broker's (2)."""
+    for a, b in zip(samples, samples[1:]):
+        ta, ca, tb, cb = a[0], a[which], b[0], b[which]
         if ta <= t <= tb:
             return ca + (cb - ca) * (t - ta) / (tb - ta) if tb > ta else cb
-    return samples[-1][1] if t > samples[-1][0] else samples[0][1]
+    return samples[-1][which] if t > samples[-1][0] else samples[0][which]
 
 
 def steady_rate(cmd, env, topic, n, warmup):
@@ -98,7 +126,8 @@ def steady_rate(cmd, env, topic, n, warmup):
     on arrival (LogAppendTime), so that both producers are timed by the same
     clock at the same place: (frames/s and CPU ms per frame after the first
     @warmup frames, seconds from start to the first frame in Kafka, frames/s
-    over the whole life of the process).
+    over the whole life of the process, the broker's CPU ms per frame after
+    the first @warmup frames, 0 if the broker's process is not known).
 
     Start-up (interpreter or plugin loading, broker connection, metadata)
     and the warm-up frames are left out: the figures are the steady rate of
@@ -112,7 +141,9 @@ def steady_rate(cmd, env, topic, n, warmup):
     first, last = ts[warmup], ts[-1]
     frames = sum(1 for t in ts if t > first)
     cpu = cpu_at(samples, last) - cpu_at(samples, first)
-    return frames / (last - first), 1000 * cpu / frames, ts[0] - t0, n / (samples[-1][0] - t0)
+    broker = cpu_at(samples, last, 2) - cpu_at(samples, first, 2)
+    return (frames / (last - first), 1000 * cpu / frames, ts[0] - t0,
+            n / (samples[-1][0] - t0), 1000 * broker / frames)
 
 
 def make_video(path, frames):
@@ -332,6 +363,8 @@ def main():
             results.append(figure(name + " CPU ms/frame", o[1], tut[1], "ms", True))
             results.append(figure(name + " start-up s", o[2], tut[2], "s", True))
             results.append(figure(name + " frames/s with start-up", o[3], tut[3], "frames/s"))
+            if BROKER_PID:
+                results.append(figure(name + " broker CPU ms/frame", o[4], tut[4], "ms", True))
 
     if "encode" in parts:
         make_video(video, m)
