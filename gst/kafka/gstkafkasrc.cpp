@@ -22,7 +22,8 @@
  * into several messages (#GstKafkaSink:max-message-size) comes out whole,
  * one memory per message; a viewer that starts among its parts starts with
  * the next whole buffer, and a buffer that lacks a part is dropped with a
- * warning. Buffers may outlive the
+ * warning (at the latest when 10000 messages of its partition went by
+ * without its next part). Buffers may outlive the
  * element: the consumer handle is destroyed when the last of them is freed,
  * and stopping never waits for them. The buffer's offset is the message's
  * Kafka offset; with #GstKafkaSrc:add-reference-timestamp-meta its Kafka
@@ -173,6 +174,13 @@ GST_DEBUG_CATEGORY_STATIC (gst_kafka_src_debug);
  * its buffer and headers, and a long list keeps them all alive at once. */
 #define BATCH_MAX_MESSAGES 8
 #define BATCH_MAX_BYTES (1024 * 1024)
+/* A split buffer whose next part is not among the next this many messages
+ * of its partition is dropped: its producer died between two parts, and
+ * the messages after it came from another one. kafkasink sends the parts
+ * of a buffer one right after the other, so only other producers' messages
+ * come between them. Until then, offsets are not committed past its first
+ * part. */
+#define JOIN_WINDOW_MESSAGES 10000
 
 enum
 {
@@ -2377,6 +2385,28 @@ beyond_stop (GstKafkaSrc *self, const rd_kafka_message_t *m)
   return ps.done;
 }
 
+/* Drops the parts of a split buffer that @ps holds, which cannot be
+ * joined (@why), with a warning; the next buffer is DISCONT. */
+static void
+drop_pieces (GstKafkaSrc *self, gint32 partition, PartitionState &ps,
+    const char *why)
+{
+  GstKafkaSrcPrivate *priv = self->priv;
+  if (ps.pieces.empty ())
+    return;
+  GST_ELEMENT_WARNING (self, STREAM, DEMUX,
+      ("A buffer of %" G_GUINT64_FORMAT " bytes that kafkasink split into %u "
+       "messages in Kafka topic '%s' is incomplete: %s; dropped",
+          ps.pieces_size, ps.pieces_count, priv->run.topic.c_str (), why),
+      ("partition %d, parts 0 to %" G_GSIZE_FORMAT
+       " at offsets %" G_GINT64_FORMAT " to %" G_GINT64_FORMAT,
+          partition, ps.pieces.size () - 1, ps.pieces.front ()->offset,
+          ps.pieces.back ()->offset));
+  ps.pieces.clear ();
+  priv->joining--;
+  priv->discont = true;
+}
+
 static void
 after_message (GstKafkaSrc *self, gint32 partition, gint64 offset)
 {
@@ -2384,10 +2414,19 @@ after_message (GstKafkaSrc *self, gint32 partition, gint64 offset)
   auto it = priv->parts.find (partition);
   if (it == priv->parts.end ())
     return;
-  it->second.next = offset + 1;
-  if (priv->run.stop_at == GST_KAFKA_SRC_STOP_AT_END && it->second.end >= 0 &&
-      offset + 1 >= it->second.end)
-    it->second.done = true;
+  PartitionState &ps = it->second;
+  ps.next = offset + 1;
+  if (priv->run.stop_at == GST_KAFKA_SRC_STOP_AT_END && ps.end >= 0 &&
+      offset + 1 >= ps.end)
+    ps.done = true;
+  if (G_UNLIKELY (!ps.pieces.empty ()) &&
+      offset - ps.pieces.back ()->offset >= JOIN_WINDOW_MESSAGES) {
+    drop_pieces (self, partition, ps,
+        "its next part did not come within " G_STRINGIFY (
+            JOIN_WINDOW_MESSAGES) " messages");
+    /* The caller stored this offset short of the first part. */
+    defer_store (self, partition, offset + 1);
+  }
   update_lag (self, false);
 }
 
@@ -2504,28 +2543,6 @@ re_reading (GstKafkaSrcPrivate *priv, gint32 partition, gint64 offset)
     return false;
   auto it = priv->parts.find (partition);
   return it != priv->parts.end () && offset < it->second.lookback_until;
-}
-
-/* Drops the parts of a split buffer that @ps holds, which cannot be
- * joined (@why), with a warning; the next buffer is DISCONT. */
-static void
-drop_pieces (GstKafkaSrc *self, gint32 partition, PartitionState &ps,
-    const char *why)
-{
-  GstKafkaSrcPrivate *priv = self->priv;
-  if (ps.pieces.empty ())
-    return;
-  GST_ELEMENT_WARNING (self, STREAM, DEMUX,
-      ("A buffer of %" G_GUINT64_FORMAT " bytes that kafkasink split into %u "
-       "messages in Kafka topic '%s' is incomplete: %s; dropped",
-          ps.pieces_size, ps.pieces_count, priv->run.topic.c_str (), why),
-      ("partition %d, parts 0 to %" G_GSIZE_FORMAT
-       " at offsets %" G_GINT64_FORMAT " to %" G_GINT64_FORMAT,
-          partition, ps.pieces.size () - 1, ps.pieces.front ()->offset,
-          ps.pieces.back ()->offset));
-  ps.pieces.clear ();
-  priv->joining--;
-  priv->discont = true;
 }
 
 /* What join_part() did with a part of a split buffer. */

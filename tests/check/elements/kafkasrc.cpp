@@ -304,6 +304,21 @@ message_text (GstMessage *msg)
   return std::string (err->message) + " | " + (debug ? debug : "");
 }
 
+/* Takes the next warning from @s's bus, waiting up to @seconds, and checks
+ * that its text (message and details) holds each of @words. */
+static void
+expect_warning (Src &s, std::initializer_list<const char *> words,
+    int seconds = 0)
+{
+  GstMessage *warning = s.wait_message (GST_MESSAGE_WARNING, seconds);
+  fail_unless (warning != nullptr, "no warning with '%s'", *words.begin ());
+  std::string text = message_text (warning);
+  gst_message_unref (warning);
+  for (const char *w : words)
+    fail_unless (strstr (text.c_str (), w), "'%s' not in: %s", w,
+        text.c_str ());
+}
+
 /* --- Tests --------------------------------------------------------------- */
 
 GST_START_TEST (test_headers_restored)
@@ -619,16 +634,10 @@ GST_START_TEST (test_resume_after_retention)
     s.play ();
     std::vector<GstBuffer *> bufs = s.until_eos ();
     fail_unless (payloads_of (bufs) == expected_payloads (10, 20));
-    GstMessage *warning = s.wait_message (GST_MESSAGE_WARNING, 0);
-    fail_unless (warning != nullptr, "no warning about the deleted messages");
-    std::string text = message_text (warning);
-    gst_message_unref (warning);
     std::string deleted = "deleted offsets " + std::to_string (committed) +
                           " to 9 before group '" + group + "'";
-    for (const char *w :
-        {deleted.c_str (), "resuming at offset 10", "retention.ms"})
-      fail_unless (strstr (text.c_str (), w), "'%s' not in: %s", w,
-          text.c_str ());
+    expect_warning (s,
+        {deleted.c_str (), "resuming at offset 10", "retention.ms"});
     unref_all (bufs);
   }
   {
@@ -660,26 +669,16 @@ GST_START_TEST (test_start_offset_out_of_range)
     std::vector<GstBuffer *> bufs = s.until_eos ();
     fail_unless (payloads_of (bufs) == expected_payloads (5, 10));
     unref_all (bufs);
-    GstMessage *warning = s.wait_message (GST_MESSAGE_WARNING, 0);
-    fail_unless (warning != nullptr);
-    std::string text = message_text (warning);
-    gst_message_unref (warning);
-    for (const char *w : {"start-offset 1 is no longer in the log",
-             "starting at offset 5", "holds offsets 5 to 9"})
-      fail_unless (strstr (text.c_str (), w), "'%s' not in: %s", w,
-          text.c_str ());
+    expect_warning (s, {"start-offset 1 is no longer in the log",
+                           "starting at offset 5", "holds offsets 5 to 9"});
   }
 
   Src s (topic, "start-from=offset start-offset=100");
   s.play ();
-  GstMessage *warning = s.wait_message (GST_MESSAGE_WARNING);
-  fail_unless (warning != nullptr);
-  std::string text = message_text (warning);
-  gst_message_unref (warning);
-  for (const char *w : {"start-offset 100 is past the end",
-           "starting at offset 10, with the next message produced"})
-    fail_unless (strstr (text.c_str (), w), "'%s' not in: %s", w,
-        text.c_str ());
+  expect_warning (s,
+      {"start-offset 100 is past the end",
+          "starting at offset 10, with the next message produced"},
+      30);
   {
     Producer p;
     gstkafka::FrameInfo info = frame_info (7, 10, 0);
@@ -769,27 +768,15 @@ GST_START_TEST (test_key_filter)
   s.play ();
   std::vector<GstBuffer *> bufs = s.until_eos ();
   fail_unless_equals_int (bufs.size (), 0);
-  GstMessage *warning = s.wait_message (GST_MESSAGE_WARNING, 0);
-  fail_unless (warning != nullptr);
-  std::string text = message_text (warning);
-  gst_message_unref (warning);
-  for (const char *w : {"None of the 18 messages", "'cam-3' up to the end",
-           "keys seen: 'cam-1', 'cam-2', '(no key)'"})
-    fail_unless (strstr (text.c_str (), w), "'%s' not in: %s", w,
-        text.c_str ());
+  expect_warning (s, {"None of the 18 messages", "'cam-3' up to the end",
+                         "keys seen: 'cam-1', 'cam-2', '(no key)'"});
 
   /* The same typo in a live viewer, which waits for more: said once it
    * read the whole topic. */
   Src live (topic, "key=cam-3");
   live.play ();
-  warning = live.wait_message (GST_MESSAGE_WARNING);
-  fail_unless (warning != nullptr);
-  text = message_text (warning);
-  gst_message_unref (warning);
-  fail_unless (strstr (text.c_str (), "None of the 18 messages"), "%s",
-      text.c_str ());
-  fail_unless (strstr (text.c_str (), "up to the end of the topic"), "%s",
-      text.c_str ());
+  expect_warning (live,
+      {"None of the 18 messages", "up to the end of the topic"}, 30);
 }
 GST_END_TEST;
 
@@ -868,15 +855,8 @@ GST_START_TEST (test_split_buffers)
              "offset 7 is part 0 of 5 of another buffer, not part 2"},
             {"of 13 bytes that kafkasink split into 2 messages",
                 "its parts hold 12 bytes"}};
-    for (auto &words : expected) {
-      GstMessage *warning = s.wait_message (GST_MESSAGE_WARNING, 0);
-      fail_unless (warning != nullptr, "no warning with '%s'", words[0]);
-      std::string text = message_text (warning);
-      gst_message_unref (warning);
-      for (const char *w : words)
-        fail_unless (strstr (text.c_str (), w), "'%s' not in: %s", w,
-            text.c_str ());
-    }
+    for (auto &words : expected)
+      expect_warning (s, {words[0], words[1]});
     fail_if (s.wait_message (GST_MESSAGE_WARNING, 0));
   }
 
@@ -889,11 +869,7 @@ GST_START_TEST (test_split_buffers)
     fail_unless (
         payloads_of (bufs) == std::vector<std::string> ({b, d, payload (5)}));
     unref_all (bufs);
-    GstMessage *warning = s.wait_message (GST_MESSAGE_WARNING, 0);
-    fail_unless (warning != nullptr);
-    std::string text = message_text (warning);
-    gst_message_unref (warning);
-    fail_unless (strstr (text.c_str (), "of 30 bytes"), "%s", text.c_str ());
+    expect_warning (s, {"of 30 bytes"});
   }
 
   /* Started at the first part of a buffer whose caps went with an earlier
@@ -960,6 +936,51 @@ GST_START_TEST (test_split_buffers)
     unref_all (bufs);
   }
   fail_unless_equals_int64 (committed_offset (keyed, keyed), 4);
+}
+GST_END_TEST;
+
+/* A split buffer whose producer died between two parts, followed by
+ * another producer's whole buffers: once its next part is not among the
+ * next 10000 messages (kafkasrc's JOIN_WINDOW_MESSAGES), it is dropped
+ * with a warning, and the group commits past it again. */
+GST_START_TEST (test_split_buffer_abandoned)
+{
+  const int window = 10000;
+  std::string topic = kafkatest::unique_topic ("src-split-abandoned");
+  fail_unless (kafkatest::create_topic (topic));
+  const std::string a (30, 'a');
+  {
+    Producer p;
+    send_parts (p, topic, 0, a, 3, 0, 2); /* offsets 0, 1 */
+    for (int i = 0; i <= window; i++) {   /* offsets 2 to window + 2 */
+      gstkafka::FrameInfo info = frame_info (10, i, i * 40 * GST_MSECOND,
+          i == 0 ? CAPS_STR : nullptr);
+      info.caps_elsewhere = i > 0;
+      p.send (topic, payload (i), &info, 0);
+    }
+  }
+  std::string group = "abandoned-" + topic;
+  {
+    Src s (topic, "is-live=false stop-at=end group-id=" + group);
+    s.play ();
+    std::vector<GstBuffer *> bufs = s.until_eos ();
+    fail_unless_equals_int (bufs.size (), window + 1);
+    assert_bytes (bufs[0], payload (0));
+    assert_bytes (bufs[window], payload (window));
+    /* Offset window + 1, the window-th message after the last part, was
+     * handed out when the buffer was dropped: the next one is DISCONT. */
+    fail_if (
+        GST_BUFFER_FLAG_IS_SET (bufs[window - 1], GST_BUFFER_FLAG_DISCONT));
+    fail_unless (
+        GST_BUFFER_FLAG_IS_SET (bufs[window], GST_BUFFER_FLAG_DISCONT));
+    unref_all (bufs);
+
+    expect_warning (s, {"of 30 bytes that kafkasink split into 3 messages",
+                           "its next part did not come within 10000 messages",
+                           "parts 0 to 1 at offsets 0 to 1"});
+    fail_if (s.wait_message (GST_MESSAGE_WARNING, 0));
+  }
+  fail_unless_equals_int64 (committed_offset (topic, group), window + 3);
 }
 GST_END_TEST;
 
@@ -1517,11 +1538,7 @@ GST_START_TEST (test_topic_deleted)
   gst_buffer_unref (buf);
 
   fail_unless (kafkatest::delete_topic (topic));
-  g_autoptr (GstMessage) warning = s.wait_message (GST_MESSAGE_WARNING, 30);
-  fail_unless (warning != nullptr);
-  std::string text = message_text (warning);
-  fail_unless (strstr (text.c_str (), "no longer exists") != nullptr, "%s",
-      text.c_str ());
+  expect_warning (s, {"no longer exists"}, 30);
   /* Not back before it is, and warned once. */
   GstMessage *early = s.wait_message (GstMessageType (GST_MESSAGE_INFO |
                                                       GST_MESSAGE_WARNING),
@@ -2177,6 +2194,7 @@ kafkasrc_suite (void)
   tcase_add_test (tc, test_resume_after_retention);
   tcase_add_test (tc, test_kafka_meta);
   tcase_add_test (tc, test_split_buffers);
+  tcase_add_test (tc, test_split_buffer_abandoned);
   tcase_add_test (tc, test_start_from_latest);
   tcase_add_test (tc, test_start_and_stop_timestamp);
   tcase_add_test (tc, test_resume_committed);
