@@ -2421,9 +2421,9 @@ after_message (GstKafkaSrc *self, gint32 partition, gint64 offset)
     ps.done = true;
   if (G_UNLIKELY (!ps.pieces.empty ()) &&
       offset - ps.pieces.back ()->offset >= JOIN_WINDOW_MESSAGES) {
-    drop_pieces (self, partition, ps,
-        "its next part did not come within " G_STRINGIFY (
-            JOIN_WINDOW_MESSAGES) " messages");
+    std::string why = "its next part did not come within " +
+                      std::to_string (JOIN_WINDOW_MESSAGES) + " messages";
+    drop_pieces (self, partition, ps, why.c_str ());
     /* The caller stored this offset short of the first part. */
     defer_store (self, partition, offset + 1);
   }
