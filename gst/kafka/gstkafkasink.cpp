@@ -1703,6 +1703,40 @@ max_part_size (GstKafkaSink *self, size_t key_len, size_t caps_len)
   return limit - room > MIN_PART_SIZE ? gsize (limit - room) : MIN_PART_SIZE;
 }
 
+/* Produces @buf (a reference this takes; nullptr is an error), a buffer or
+ * a part of one, as one message with @info's headers; sets @dropped when
+ * the queue-full policy dropped it. */
+static GstFlowReturn
+produce_buffer (GstKafkaSink *self, GstBuffer *buf, gint64 produced_at,
+    const gstkafka::FrameInfo &info, gint64 timestamp, const void *key,
+    size_t key_len, bool &dropped)
+{
+  GstKafkaSinkPrivate *priv = self->priv;
+
+  SinkMessage *msg = priv->pool.take ();
+  if (!buf || !gst_buffer_map (buf, &msg->map, GST_MAP_READ)) {
+    if (buf)
+      gst_buffer_unref (buf);
+    priv->pool.give (msg);
+    if (info.frag_count)
+      GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
+          ("Could not map part %u of a buffer of %" G_GUINT64_FORMAT " bytes",
+              info.frag_index, info.frag_size),
+          (nullptr));
+    else
+      GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
+          ("Could not map a buffer for reading"), (nullptr));
+    return GST_FLOW_ERROR;
+  }
+  msg->buffer = buf;
+  msg->size = msg->map.size;
+  msg->produced_at = produced_at;
+  msg->part = info.frag_index > 0;
+  rd_kafka_headers_t *hdrs = rd_kafka_headers_new (3);
+  gstkafka::headers_write (hdrs, info);
+  return produce (self, msg, hdrs, timestamp, key, key_len, dropped);
+}
+
 /* Produces @buf, of @size bytes, larger than @part_max, as several
  * messages of at most @part_max bytes, each with @info and a gst.frag header
  * that says which part it is; kafkasrc joins them again. Each part is a
@@ -1732,26 +1766,10 @@ produce_parts (GstKafkaSink *self, GstBuffer *buf, gsize size,
   info.frag_size = size;
   GstFlowReturn ret = GST_FLOW_OK;
   for (guint32 i = 0; i < count && ret == GST_FLOW_OK; i++) {
-    gsize offset = i * part_max;
+    gsize offset = gsize (i) * part_max;
     gsize len = MIN (part_max, size - offset);
     GstBuffer *part_buf = gst_buffer_copy_region (buf, GST_BUFFER_COPY_MEMORY,
         offset, len);
-    SinkMessage *part = priv->pool.take ();
-    if (!part_buf || !gst_buffer_map (part_buf, &part->map, GST_MAP_READ)) {
-      if (part_buf)
-        gst_buffer_unref (part_buf);
-      priv->pool.give (part);
-      GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
-          ("Could not map part %u of a buffer of %" G_GSIZE_FORMAT " bytes", i,
-              size),
-          (nullptr));
-      ret = GST_FLOW_ERROR;
-      break;
-    }
-    part->buffer = part_buf;
-    part->size = len;
-    part->produced_at = produced_at;
-    part->part = i > 0;
     info.frag_index = i;
     if (i == 1) {
       /* The caps travel with the first part. */
@@ -1759,10 +1777,9 @@ produce_parts (GstKafkaSink *self, GstBuffer *buf, gsize size,
       info.caps = nullptr;
       info.caps_len = 0;
     }
-    rd_kafka_headers_t *hdrs = rd_kafka_headers_new (3);
-    gstkafka::headers_write (hdrs, info);
     bool dropped = false;
-    ret = produce (self, part, hdrs, timestamp, key, key_len, dropped);
+    ret = produce_buffer (self, part_buf, produced_at, info, timestamp, key,
+        key_len, dropped);
     if (dropped)
       break;
   }
@@ -1829,20 +1846,9 @@ gst_kafka_sink_render (GstBaseSink *bsink, GstBuffer *buf)
   } else {
     /* Whole: mapped only now, so that a buffer of several memories to be
      * split is not merged into a copy first. */
-    SinkMessage *msg = priv->pool.take ();
-    if (!gst_buffer_map (buf, &msg->map, GST_MAP_READ)) {
-      priv->pool.give (msg);
-      GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
-          ("Could not map a buffer for reading"), (nullptr));
-      return GST_FLOW_ERROR;
-    }
-    msg->buffer = gst_buffer_ref (buf);
-    msg->size = msg->map.size;
-    msg->produced_at = now;
-    rd_kafka_headers_t *hdrs = rd_kafka_headers_new (2);
-    gstkafka::headers_write (hdrs, info);
     bool dropped = false;
-    ret = produce (self, msg, hdrs, timestamp, key, key_len, dropped);
+    ret = produce_buffer (self, gst_buffer_ref (buf), now, info, timestamp, key,
+        key_len, dropped);
   }
   /* Every SERVE_INTERVAL messages, counted by their sequence numbers. */
   if (info.seq % SERVE_INTERVAL == 0)

@@ -328,6 +328,15 @@ wrapped_message_free (gpointer data)
   consumer_unref (consumer);
 }
 
+/* What the memory that wraps @m's payload owns (wrapped_message_free()):
+ * @m, and a reference to @consumer, whose handle outlives the message. */
+static WrappedMessage *
+hold_message (rd_kafka_message_t *m, Consumer *consumer)
+{
+  consumer->refs++;
+  return new WrappedMessage{m, consumer};
+}
+
 /* What the streaming thread knows of one assigned partition. */
 struct PartitionState
 {
@@ -2174,10 +2183,9 @@ make_buffer (GstKafkaSrc *self, gstkafka::Message &msg, const Parsed &p)
   /* Zero copy: the buffer owns the message from here on. */
   GstBuffer *buf;
   if (m->len > 0) {
-    priv->consumer->refs++;
-    auto w = new WrappedMessage{msg.get (), priv->consumer};
     buf = gst_buffer_new_wrapped_full (static_cast<GstMemoryFlags> (0),
-        m->payload, m->len, 0, m->len, w, wrapped_message_free);
+        m->payload, m->len, 0, m->len,
+        hold_message (msg.get (), priv->consumer), wrapped_message_free);
     GST_LOG_OBJECT (self,
         "partition %d offset %" G_GINT64_FORMAT ": buffer %p "
         "wraps payload %p (%" G_GSIZE_FORMAT " bytes)",
@@ -2675,11 +2683,10 @@ join_buffer (GstKafkaSrc *self, GstBuffer *buf,
   GstKafkaSrcPrivate *priv = self->priv;
   for (gstkafka::Message &piece : rest) {
     rd_kafka_message_t *m = piece.get ();
-    priv->consumer->refs++;
-    auto w = new WrappedMessage{m, priv->consumer};
     gst_buffer_append_memory (buf,
         gst_memory_new_wrapped (static_cast<GstMemoryFlags> (0), m->payload,
-            m->len, 0, m->len, w, wrapped_message_free));
+            m->len, 0, m->len, hold_message (m, priv->consumer),
+            wrapped_message_free));
     GST_BUFFER_OFFSET_END (buf) = m->offset + 1;
     piece.release ();
   }

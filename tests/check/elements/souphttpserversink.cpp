@@ -504,13 +504,13 @@ frame_buffer_in_parts (guint index, bool delta = false)
   std::string frame = make_frame (index);
   GstBuffer *buffer = gst_buffer_new ();
   gsize part = frame.size () / 3 + 1;
-  for (gsize offset = 0; offset < frame.size (); offset += part)
+  for (gsize offset = 0; offset < frame.size (); offset += part) {
+    gsize len = MIN (part, frame.size () - offset);
+    gpointer data = g_memdup2 (frame.data () + offset, len);
     gst_buffer_append_memory (buffer,
-        gst_memory_new_wrapped (GstMemoryFlags (0),
-            g_memdup2 (frame.data () + offset,
-                MIN (part, frame.size () - offset)),
-            MIN (part, frame.size () - offset), 0,
-            MIN (part, frame.size () - offset), nullptr, nullptr));
+        gst_memory_new_wrapped (GstMemoryFlags (0), data, len, 0, len, data,
+            g_free));
+  }
   GST_BUFFER_PTS (buffer) = index * GST_SECOND / 30;
   if (delta)
     GST_BUFFER_FLAG_SET (buffer, GST_BUFFER_FLAG_DELTA_UNIT);
